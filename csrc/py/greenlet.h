@@ -26,6 +26,10 @@ typedef struct stl_gthread {
     PyObject *pass_args;        /* strong tuple; NULL: an exception is pending */
     PyObject *pass_kwargs;      /* strong dict or NULL */
     PyObject *start_run;        /* strong: what a starting greenlet calls */
+    /* References a finishing greenlet's C frames held when it left for good;
+     * the greenlet that runs next releases them (greenlet_switch.c). */
+    PyObject **parked;
+    int nparked, parked_cap;
 } stl_gthread;
 
 struct stl_greenlet {

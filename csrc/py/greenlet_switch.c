@@ -17,6 +17,15 @@
 
 static void stl__entry(void *arg);
 
+/* Borrowed: the empty tuple (a singleton in CPython). */
+static PyObject *stl__empty_tuple(void)
+{
+    static PyObject *empty;
+    if (empty == NULL)
+        empty = PyTuple_New(0);
+    return empty;
+}
+
 /* What the resumed switch() returns for switch(*args, **kwargs); steals both. */
 static PyObject *stl__pack(PyObject *args, PyObject *kwargs)
 {
@@ -69,12 +78,40 @@ static int stl__trace(stl_gthread *gt, int throwing, stl_greenlet *origin, stl_g
     return 0;
 }
 
+/* A finishing greenlet never returns from its last switch, so references
+ * held by its C frames would leak: it parks them (steals), and the greenlet
+ * that runs next releases them. */
+static void stl__park(stl_gthread *gt, PyObject *o)
+{
+    if (o == NULL)
+        return;
+    if (gt->nparked == gt->parked_cap) {
+        int cap = gt->parked_cap ? gt->parked_cap * 2 : 8;
+        PyObject **v = PyMem_RawRealloc(gt->parked, (size_t)cap * sizeof *v);
+        if (v == NULL)
+            Py_FatalError("greenlet: out of memory while a greenlet was finishing");
+        gt->parked = v;
+        gt->parked_cap = cap;
+    }
+    gt->parked[gt->nparked++] = o;
+}
+
+static void stl__release_parked(stl_gthread *gt)
+{
+    while (gt->nparked > 0) {
+        PyObject *o = gt->parked[--gt->nparked];
+        Py_DECREF(o);
+    }
+}
+
 /* Drops the hand-over reference to the greenlet we came from; a finished
  * one gives its data stack back now (it could not free the stack it ran on). */
 static void stl__drop_origin(stl_greenlet *origin)
 {
     if (stl_stack_dead(&origin->stack))
         stl_pystate_release(&origin->py);
+    else
+        stl_pystate_after_switch(&origin->py);
     Py_DECREF(origin);
 }
 
@@ -96,6 +133,8 @@ static PyObject *stl__arrive(stl_gthread *gt, stl_greenlet *self)
         result = stl__pack(args, kwargs);
     }
     stl__drop_origin(origin);
+    if (gt->nparked)
+        stl__release_parked(gt);
     return result;
 }
 
@@ -112,10 +151,14 @@ static int stl__hand_over(stl_gthread *gt, PyObject *args, PyObject *kwargs, int
 {
     stl_greenlet *self = gt->current;
     PyThreadState *ts = PyThreadState_Get();
-    if (dying)
+    if (dying) {
         stl_pystate_leave(&self->py, ts);
-    else if (stl_pystate_save(&self->py, ts) < 0)
-        return -1;
+    } else {
+        if (stl_pystate_presave(&self->py, ts) < 0)
+            return -1;
+        /* presave may have run Python code; nothing runs from here on */
+        stl_pystate_save(&self->py, ts);
+    }
     gt->origin = self;                  /* the reference moves */
     gt->current = NULL;
     Py_XINCREF(args);
@@ -153,6 +196,21 @@ static PyObject *stl__resume(stl_gthread *gt, stl_greenlet *target, PyObject *ar
     return stl__resumed(gt, self);
 }
 
+static PyObject *stl__cross_thread_error(stl_gthread *gt, stl_greenlet *target)
+{
+    stl_gthread *owner = stl_gthread_of(target);
+    if (owner == NULL) {
+        PyErr_SetString(stl_GreenletError,
+                        "cannot switch to a different thread (which happens to have exited)");
+    } else {
+        PyErr_Format(stl_GreenletError,
+                     "Cannot switch to a different thread\n\tCurrent:  %R\n\tExpected: %R",
+                     (PyObject *)gt->main, (PyObject *)owner->main);
+    }
+    return NULL;
+}
+
+
 /* First switch into `target`: look up run (ordinary attribute access, which
  * may run code and even switch), then start it on a fresh window.  *retry
  * is set when the lookup itself started the target. */
@@ -177,15 +235,18 @@ static PyObject *stl__start(stl_gthread *gt, stl_greenlet *target, PyObject *arg
     }
     if (run == NULL)
         return NULL;
+    /* run is no longer visible once started; dropping the old value may run
+     * code (even start the target), so do it before anything else. */
+    if (!stl_greenlet_started(target))
+        Py_CLEAR(target->run);
     if (stl_greenlet_started(target)) {
         Py_DECREF(run);
         *retry = 1;
         return NULL;
     }
-    if (stl_gthread_of(target) != gt) {
+    if (stl_gthread_of(target) != gt) {     /* reparented while looking up run */
         Py_DECREF(run);
-        PyErr_SetString(stl_GreenletError, "cannot switch to a different thread");
-        return NULL;
+        return stl__cross_thread_error(gt, target);
     }
     if (stl_pystate_prepare(&target->py) < 0 || stl__hand_over(gt, args, kwargs, dying) < 0) {
         Py_DECREF(run);
@@ -193,45 +254,31 @@ static PyObject *stl__start(stl_gthread *gt, stl_greenlet *target, PyObject *arg
     }
     stl_greenlet *self = gt->origin;
     gt->start_run = run;
-    PyObject *old_run = target->run;
-    target->run = NULL;
     Py_INCREF(gt->main);
     target->main = gt->main;
     int rc = dying ? stl_exit_start(&gt->core, &target->stack, stl__entry, target)
                    : stl_start(&gt->core, &target->stack, stl__entry, target);
     if (rc != STL_OK) {
-        target->run = old_run;
         Py_CLEAR(target->main);
         Py_CLEAR(gt->start_run);
         return stl__switch_failed(gt, rc, dying);
     }
-    Py_XDECREF(old_run);
     return stl__resumed(gt, self);
 }
 
-static PyObject *stl__cross_thread_error(stl_gthread *gt, stl_greenlet *target)
-{
-    stl_gthread *owner = stl_gthread_of(target);
-    if (owner == NULL) {
-        PyErr_SetString(stl_GreenletError,
-                        "cannot switch to a different thread (which happens to have exited)");
-    } else {
-        PyErr_Format(stl_GreenletError,
-                     "Cannot switch to a different thread\n\tCurrent:  %R\n\tExpected: %R",
-                     (PyObject *)gt->current, (PyObject *)owner->main);
-    }
-    return NULL;
-}
-
-
 /* The one switch: to the first live ancestor of `target`, starting it if it
- * has not started.  args NULL: deliver the pending exception. */
-static PyObject *stl__switch_impl(stl_greenlet *target, PyObject *args, PyObject *kwargs, int dying)
+ * has not started.  args NULL: deliver the pending exception.
+ * exit_value: args is (a GreenletExit instance,) turned into a value; greenlet
+ * delivers it as the value of a suspended target's switch() but starts an
+ * unstarted target with no arguments at all, and so does stolon. */
+static PyObject *stl__switch_impl(stl_greenlet *target, PyObject *args, PyObject *kwargs,
+                                  int dying, int exit_value)
 {
     stl_gthread *gt = stl_gthread_get();
     if (gt == NULL)
         return NULL;
     Py_INCREF(target);
+    int owned = 1;                      /* 0: parked (dying), released by the next greenlet */
     PyObject *result;
     for (;;) {
         while (stl_greenlet_dead(target) && target->parent != NULL) {
@@ -255,38 +302,49 @@ static PyObject *stl__switch_impl(stl_greenlet *target, PyObject *args, PyObject
             result = stl__arrive(gt, target);
             break;
         }
+        if (dying) {
+            stl__park(gt, (PyObject *)target);
+            owned = 0;
+        }
         if (stl_greenlet_started(target)) {
             result = stl__resume(gt, target, args, kwargs, dying);
             break;
         }
         int retry = 0;
+        if (exit_value && args != NULL)
+            args = PyTuple_GET_SIZE(args) ? stl__empty_tuple() : args;
         result = stl__start(gt, target, args, kwargs, dying, &retry);
         if (!retry)
             break;
+        if (!owned) {
+            Py_INCREF(target);
+            owned = 1;
+        }
     }
-    Py_DECREF(target);
+    if (owned)
+        Py_DECREF(target);
     return result;
 }
 
 /* A finished greenlet sends its result (or its exception) to its parent,
  * or, if that fails, to the grandparent, and so on.  Never returns. */
-static void stl__finish(stl_greenlet *self, PyObject *result)
+static void stl__finish(stl_gthread *gt, stl_greenlet *self, PyObject *result, int exit_value)
 {
     stl_greenlet *p = self->parent;
-    Py_XINCREF(p);
     while (p != NULL) {
+        Py_INCREF(p);
+        stl__park(gt, (PyObject *)p);   /* this frame never returns */
         PyObject *args = NULL;
         if (result != NULL) {
             args = PyTuple_Pack(1, result);
             Py_CLEAR(result);
+            stl__park(gt, args);
         }
-        PyObject *r = stl__switch_impl(p, args, NULL, 1);
         /* Only a failed switch comes back; its exception goes further up. */
-        Py_XDECREF(args);
+        PyObject *r = stl__switch_impl(p, args, NULL, 1, exit_value);
         Py_XDECREF(r);
-        stl_greenlet *up = p->parent;
-        Py_XINCREF(up);
-        Py_SETREF(p, up);
+        exit_value = 0;
+        p = p->parent;
     }
     Py_FatalError("greenlet: ran out of parent greenlets while propagating exception; cannot continue");
 }
@@ -308,9 +366,12 @@ static void stl__entry(void *arg)
     gt->pass_args = gt->pass_kwargs = gt->start_run = NULL;
 
     PyObject *result = NULL;
+    int exit_value = 0;
     if (stl__trace(gt, args == NULL, origin, self) == 0 && args != NULL)
         result = PyObject_Call(run, args, kwargs);
     stl__drop_origin(origin);
+    if (gt->nparked)
+        stl__release_parked(gt);
     Py_XDECREF(args);
     Py_XDECREF(kwargs);
     Py_DECREF(run);
@@ -321,6 +382,7 @@ static void stl__entry(void *arg)
         PyErr_Fetch(&et, &ev, &etb);
         PyErr_NormalizeException(&et, &ev, &etb);
         result = ev ? ev : Py_NewRef(Py_None);
+        exit_value = 1;
         Py_XDECREF(et);
         Py_XDECREF(etb);
     }
@@ -328,7 +390,7 @@ static void stl__entry(void *arg)
     PyErr_Fetch(&et, &ev, &etb);
     stl_pystate_end(&self->py, ts);
     PyErr_Restore(et, ev, etb);
-    stl__finish(self, result);
+    stl__finish(gt, self, result, exit_value);
 }
 
 /* ------------------------------------------------------------------ */
@@ -337,7 +399,7 @@ static void stl__entry(void *arg)
 
 PyObject *stl_greenlet_switch(stl_greenlet *target, PyObject *args, PyObject *kwargs)
 {
-    return stl__switch_impl(target, args, kwargs, 0);
+    return stl__switch_impl(target, args, kwargs, 0, 0);
 }
 
 PyObject *stl_greenlet_throw(stl_greenlet *target, PyObject *typ, PyObject *val, PyObject *tb)
@@ -380,11 +442,11 @@ PyObject *stl_greenlet_throw(stl_greenlet *target, PyObject *typ, PyObject *val,
         Py_XDECREF(ev);
         if (args == NULL)
             return NULL;
-        PyObject *r = stl__switch_impl(target, args, NULL, 0);
+        PyObject *r = stl__switch_impl(target, args, NULL, 0, 1);
         Py_DECREF(args);
         return r;
     }
-    return stl__switch_impl(target, NULL, NULL, 0);
+    return stl__switch_impl(target, NULL, NULL, 0, 0);
 fail:
     Py_DECREF(typ);
     Py_XDECREF(val);

@@ -34,6 +34,15 @@ static PyObject *greenlet_tp_new(PyTypeObject *type, PyObject *args, PyObject *k
     if (gt == NULL)
         return NULL;
     stl_gthread_drain(gt);
+    if (PyType_HasFeature(type, Py_TPFLAGS_IS_ABSTRACT)) {
+        /* object.__new__ says which abstract methods are missing */
+        PyObject *empty = PyTuple_New(0);
+        PyObject *r = empty ? PyBaseObject_Type.tp_new(type, empty, NULL) : NULL;
+        Py_XDECREF(empty);
+        Py_XDECREF(r);
+        if (r == NULL)
+            return NULL;
+    }
     stl_greenlet *self = (stl_greenlet *)type->tp_alloc(type, 0);
     if (self == NULL)
         return NULL;
@@ -80,11 +89,9 @@ int stl_greenlet_set_parent(stl_greenlet *self, PyObject *parent)
             return -1;
         }
     }
+    /* An unstarted greenlet may take a parent of any thread (even an exited
+     * one): the switch checks.  A started one belongs to its thread. */
     stl_gthread *theirs = stl_gthread_of((stl_greenlet *)parent);
-    if (theirs == NULL) {
-        PyErr_SetString(PyExc_ValueError, "parent must not be garbage collected");
-        return -1;
-    }
     if (stl_greenlet_started(self) && self->main != NULL && self->main->thread != theirs) {
         PyErr_SetString(PyExc_ValueError, "parent cannot be on a different thread");
         return -1;
@@ -117,8 +124,10 @@ static void stl__dealloc_suspended(stl_greenlet *self)
             PyErr_WriteUnraisable((PyObject *)self);
         return;
     }
+    /* Killed from here, so it comes back here; then its parent is restored. */
+    stl_greenlet *old_parent = self->parent;
     Py_INCREF(gt->current);
-    Py_XSETREF(self->parent, gt->current);
+    self->parent = gt->current;
     PyObject *exc = PyObject_CallFunction(stl_GreenletExit, "s",
                                           "Killing the greenlet because all references have vanished.");
     PyObject *r = exc ? stl_greenlet_throw(self, exc, NULL, NULL) : NULL;
@@ -126,6 +135,7 @@ static void stl__dealloc_suspended(stl_greenlet *self)
     if (r == NULL)
         PyErr_WriteUnraisable((PyObject *)self);
     Py_XDECREF(r);
+    Py_XSETREF(self->parent, old_parent);
     if (Py_REFCNT(self) == 1 && stl_greenlet_active(self)) {
         /* It caught GreenletExit and went on: it cannot be freed.  Leak it. */
         PySys_WriteStderr("GreenletExit did not kill ");
@@ -148,6 +158,10 @@ static void greenlet_tp_dealloc(stl_greenlet *self)
         Py_SET_REFCNT(self, left);
         if (left > 0) {                 /* resurrected, queued or leaked */
             PyObject_GC_Track(self);
+            /* subtype_dealloc drops the type's reference after we return,
+             * though the object lives on: give it one to drop. */
+            if (PyType_HasFeature(Py_TYPE(self), Py_TPFLAGS_HEAPTYPE))
+                Py_INCREF(Py_TYPE(self));
             return;
         }
     }
@@ -226,7 +240,11 @@ static PyObject *greenlet_get_run(stl_greenlet *self, void *closure)
 
 static int greenlet_set_run(stl_greenlet *self, PyObject *run, void *closure)
 {
-    if (stl_greenlet_started(self) || stl_greenlet_is_main(self)) {
+    if (stl_greenlet_is_main(self)) {
+        PyErr_SetString(PyExc_AttributeError, "Main greenlets do not have a run attribute.");
+        return -1;
+    }
+    if (stl_greenlet_started(self)) {
         PyErr_SetString(PyExc_AttributeError, "run cannot be set after the start of the greenlet");
         return -1;
     }

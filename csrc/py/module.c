@@ -12,6 +12,11 @@
 
 static PyObject *mod_getcurrent(PyObject *module, PyObject *unused)
 {
+    if (STL_IS_FINALIZING()) {
+        /* greenlet >= 3.5.1: code run by finalizers must not start switching */
+        PyErr_SetString(PyExc_RuntimeError, "greenlet is being finalized");
+        return NULL;
+    }
     stl_gthread *gt = stl_gthread_get();
     if (gt == NULL)
         return NULL;
@@ -185,7 +190,7 @@ PyMODINIT_FUNC PyInit__core(void)
     if (PyModule_AddObject(m, "greenlet", (PyObject *)&stl_greenlet_type) < 0
         || PyModule_AddObject(m, "GreenletExit", Py_NewRef(stl_GreenletExit)) < 0
         || PyModule_AddObject(m, "error", Py_NewRef(stl_GreenletError)) < 0
-        || PyModule_AddObject(m, "_C_API", PyCapsule_New(&capi, "stolon._core._C_API", NULL)) < 0
+        || PyModule_AddObject(m, "_C_API", PyCapsule_New(&capi, "stolon._C_API", NULL)) < 0
         || PyModule_AddIntConstant(m, "CAPI_VERSION", STL_CAPI_VERSION) < 0
         || PyModule_AddStringConstant(m, "SWITCH_ARCH", STL_ARCH_NAME_STR) < 0
         || stl__type_extras(m) < 0)

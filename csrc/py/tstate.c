@@ -135,72 +135,6 @@ static void stl__chunks_release(_PyStackChunk *c, _PyStackChunk *root)
 #endif
 
 /* ------------------------------------------------------------------ */
-/* Frame links (3.12+)                                                 */
-/*                                                                     */
-/* Each eval-loop invocation pushes an "entry frame" that lives on the  */
-/* C stack, and the first Python frame it runs points at it.  Once a    */
-/* greenlet is suspended its C stack may be spilled and overwritten, so */
-/* walking f_back through an entry frame would read garbage.  On save,  */
-/* every Python frame that points at an entry frame is relinked past    */
-/* it (pointer writes only: no frame objects are created); restore puts */
-/* the original links back before the greenlet runs again.  Frames     */
-/* stay in the data stack (heap), so the relinked chain is always safe. */
-/* ------------------------------------------------------------------ */
-#if PY_VERSION_HEX >= 0x030C0000
-
-static int stl__is_entry(_PyInterpreterFrame *f)
-{
-    return f->owner == FRAME_OWNED_BY_CSTACK;
-}
-
-static int stl__links_grow(stl_pystate *s)
-{
-    int cap = s->links_cap ? s->links_cap * 2 : 4;
-    stl_frame_link *links = PyMem_RawRealloc(s->links, (size_t)cap * sizeof *links);
-    if (links == NULL)
-        return -1;
-    s->links = links;
-    s->links_cap = cap;
-    return 0;
-}
-
-static int stl__unlink_entry_frames(stl_pystate *s, _PyInterpreterFrame *top)
-{
-    s->nlinks = 0;
-    while (top != NULL && stl__is_entry(top))
-        top = top->previous;
-    s->shown_top = top;
-    for (_PyInterpreterFrame *f = top; f != NULL; f = f->previous) {
-        _PyInterpreterFrame *p = f->previous;
-        if (p == NULL || !stl__is_entry(p))
-            continue;
-        if (s->nlinks == s->links_cap && stl__links_grow(s) < 0) {
-            /* undo, so the failed switch leaves the chain as it was */
-            for (int i = 0; i < s->nlinks; i++)
-                ((_PyInterpreterFrame *)s->links[i].frame)->previous = s->links[i].previous;
-            s->nlinks = 0;
-            return -1;
-        }
-        s->links[s->nlinks].frame = f;
-        s->links[s->nlinks].previous = p;
-        s->nlinks++;
-        while (p != NULL && stl__is_entry(p))
-            p = p->previous;
-        f->previous = p;
-    }
-    return 0;
-}
-
-static void stl__relink_entry_frames(stl_pystate *s)
-{
-    for (int i = s->nlinks - 1; i >= 0; i--)
-        ((_PyInterpreterFrame *)s->links[i].frame)->previous = s->links[i].previous;
-    s->nlinks = 0;
-}
-
-#endif
-
-/* ------------------------------------------------------------------ */
 /* The operations                                                      */
 /* ------------------------------------------------------------------ */
 
@@ -209,13 +143,30 @@ void stl_pystate_init(stl_pystate *s)
     memset(s, 0, sizeof *s);
 }
 
-int stl_pystate_save(stl_pystate *s, PyThreadState *ts)
+int stl_pystate_presave(stl_pystate *s, PyThreadState *ts)
 {
 #if PY_VERSION_HEX >= 0x030C0000
-    if (stl__unlink_entry_frames(s, STL_CUR_FRAME(ts)) < 0) {
-        PyErr_NoMemory();
-        return -1;
-    }
+    return stl_links_prepare(&s->links, ts, STL_CUR_FRAME(ts));
+#else
+    (void)s;
+    (void)ts;
+    return 0;
+#endif
+}
+
+void stl_pystate_after_switch(stl_pystate *s)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    stl_links_after_switch(&s->links);
+#else
+    (void)s;
+#endif
+}
+
+void stl_pystate_save(stl_pystate *s, PyThreadState *ts)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    stl_links_cut(&s->links);
 #endif
     s->context = ts->context;               /* ownership moves */
     ts->context = NULL;
@@ -245,7 +196,6 @@ int stl_pystate_save(stl_pystate *s, PyThreadState *ts)
 #if PY_VERSION_HEX >= 0x030A0000 && PY_VERSION_HEX < 0x030D0000
     s->cframe = ts->cframe;
 #endif
-    return 0;
 }
 
 void stl_pystate_restore(stl_pystate *s, PyThreadState *ts)
@@ -276,11 +226,12 @@ void stl_pystate_restore(stl_pystate *s, PyThreadState *ts)
     ts->datastack_chunk = s->datastack_chunk;
     ts->datastack_top = s->datastack_top;
     ts->datastack_limit = s->datastack_limit;
+    s->datastack_chunk = NULL;
 #else
     ts->frame = s->top_frame;
 #endif
 #if PY_VERSION_HEX >= 0x030C0000
-    stl__relink_entry_frames(s);
+    stl_links_mend(&s->links);
 #endif
     s->top_frame = NULL;
     stl__update_use_tracing(ts);
@@ -322,7 +273,9 @@ void stl_pystate_begin(stl_pystate *s, PyThreadState *ts, stl_pystate_base *base
 #else
     ts->frame = NULL;
 #endif
-    Py_CLEAR(ts->context);
+    /* Its own context, empty unless one was assigned to gr_context before the start. */
+    Py_XSETREF(ts->context, s->context);
+    s->context = NULL;
     ts->context_ver++;
     memset(&ts->exc_state, 0, sizeof ts->exc_state);
     ts->exc_info = &ts->exc_state;
@@ -338,8 +291,14 @@ void stl_pystate_begin(stl_pystate *s, PyThreadState *ts, stl_pystate_base *base
 
 void stl_pystate_end(stl_pystate *s, PyThreadState *ts)
 {
+#if PY_VERSION_HEX >= 0x030C0000
+    stl_links_clear(&s->links);
+#else
     (void)s;
-    Py_CLEAR(ts->context);
+#endif
+    /* A finished greenlet's context stays readable through gr_context. */
+    Py_XSETREF(s->context, ts->context);
+    ts->context = NULL;
     ts->context_ver++;
 #if PY_VERSION_HEX >= 0x030B0000
     Py_CLEAR(ts->exc_state.exc_value);
@@ -363,15 +322,15 @@ void stl_pystate_leave(stl_pystate *s, PyThreadState *ts)
 void stl_pystate_release(stl_pystate *s)
 {
 #if PY_VERSION_HEX >= 0x030B0000
-    if (s->datastack_chunk != NULL || s->root_chunk != NULL)
+    /* Only chains that grew from our root chunk are ours to free: a main
+     * greenlet's chunks belong to its thread state. */
+    if (s->root_chunk != NULL)
         stl__chunks_release(s->datastack_chunk, s->root_chunk);
     s->root_chunk = NULL;
     s->datastack_chunk = NULL;
 #endif
 #if PY_VERSION_HEX >= 0x030C0000
-    PyMem_RawFree(s->links);
-    s->links = NULL;
-    s->nlinks = s->links_cap = 0;
+    stl_links_clear(&s->links);
 #endif
 }
 
@@ -409,35 +368,20 @@ void stl_pystate_abandon(stl_pystate *s)
      * greenlet does, since no thread can ever unwind them. */
     stl_pystate_release(s);
     s->top_frame = NULL;
-#if PY_VERSION_HEX >= 0x030C0000
-    s->shown_top = NULL;
-#endif
     stl_pystate_clear(s);
 }
 
 PyObject *stl_pystate_frame(stl_pystate *s, PyThreadState *ts)
 {
-#if PY_VERSION_HEX >= 0x030B0000
-#  if PY_VERSION_HEX >= 0x030C0000
-    _PyInterpreterFrame *top = s->shown_top;
-#  else
+#if PY_VERSION_HEX >= 0x030C0000
+    _PyInterpreterFrame *top = s->links.shown_top;
+#elif PY_VERSION_HEX >= 0x030B0000
     _PyInterpreterFrame *top = s->top_frame;
-#  endif
-    if (top == NULL)
-        return NULL;
-    /* CPython makes frame objects only for the current frame of a thread
-     * state (the maker is not exported): point the thread at the
-     * suspended frame for the one call, with the collector off so that no
-     * Python code can run meanwhile. */
-    _PyInterpreterFrame *saved = STL_CUR_FRAME(ts);
-    int gc_was_on = PyGC_Disable();
-    STL_CUR_FRAME(ts) = top;
-    PyFrameObject *f = PyThreadState_GetFrame(ts);
-    STL_CUR_FRAME(ts) = saved;
-    if (gc_was_on)
-        PyGC_Enable();
-    return (PyObject *)f;
+#endif
+#if PY_VERSION_HEX >= 0x030B0000
+    return top ? stl_frame_object(ts, top) : NULL;
 #else
+    (void)ts;
     PyObject *f = (PyObject *)s->top_frame;
     Py_XINCREF(f);
     return f;

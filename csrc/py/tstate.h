@@ -10,13 +10,7 @@
 #define STL_TSTATE_H
 
 #include "pyinclude.h"
-
-/* 3.12+: a Python frame whose `previous` pointed at an entry frame that lives
- * on the C stack, relinked past it while its greenlet is suspended. */
-typedef struct stl_frame_link {
-    void *frame;      /* _PyInterpreterFrame* whose link was changed */
-    void *previous;   /* the original link */
-} stl_frame_link;
+#include "frames.h"
 
 typedef struct stl_pystate {
     PyObject *context;              /* owned; NULL: empty */
@@ -43,9 +37,7 @@ typedef struct stl_pystate {
     _PyStackChunk *root_chunk;      /* ours, from the pool; NULL for a main greenlet */
 #endif
 #if PY_VERSION_HEX >= 0x030C0000
-    void *shown_top;                /* innermost non-entry frame, for gr_frame */
-    stl_frame_link *links;
-    int nlinks, links_cap;
+    stl_frame_links links;
 #endif
 } stl_pystate;
 
@@ -66,8 +58,12 @@ typedef struct stl_pystate_base {
 
 /* Zeroes `s` (a greenlet that has not started, or a fresh main greenlet). */
 void stl_pystate_init(stl_pystate *s);
-/* Moves the running greenlet's state out of `ts` into `s`; -1 (MemoryError set) on failure, before anything moved. */
-int stl_pystate_save(stl_pystate *s, PyThreadState *ts);
+/* Work for save() that may run Python code or fail; -1 with an error set. */
+int stl_pystate_presave(stl_pystate *s, PyThreadState *ts);
+/* Moves the running greenlet's state out of `ts` into `s` (after presave()). */
+void stl_pystate_save(stl_pystate *s, PyThreadState *ts);
+/* Called once a switch away from `s`'s greenlet is complete; may run code. */
+void stl_pystate_after_switch(stl_pystate *s);
 /* Moves `s` back into `ts` (the greenlet resumes). Cannot fail. */
 void stl_pystate_restore(stl_pystate *s, PyThreadState *ts);
 /* Allocates what a greenlet needs before it starts; -1 with MemoryError set. */

@@ -108,9 +108,11 @@ int stl_stack_dead(const stl_stack *s)
  */
 static int stl__spill(stl_stack *s, char *upto)
 {
-    size_t want = (size_t)(upto - s->start);
-    if (want <= s->saved)
+    /* `upto` may even lie below the window (the owner is now shallower than
+     * it was when the target started): then nothing needs to move. */
+    if (upto <= s->start + s->saved)
         return STL_OK;
+    size_t want = (size_t)(upto - s->start);
     if (want > s->cap) {
         size_t cap = s->cap ? s->cap : 256;
         while (cap < want)
@@ -122,6 +124,10 @@ static int stl__spill(stl_stack *s, char *upto)
         s->cap = cap;
     }
     stl__copy(s->copy + s->saved, s->start + s->saved, want - s->saved);
+#ifdef STL_ASAN
+    /* Its frames' redzones leave with the bytes: the region is free now. */
+    __asan_unpoison_memory_region(s->start + s->saved, want - s->saved);
+#endif
     s->saved = want;
     return STL_OK;
 }
@@ -141,6 +147,9 @@ STL_HIDDEN STL_NOINLINE intptr_t stl__stack_save(stl_thread *t, char *sp)
 
     t->from_sp = sp;
     if (origin->start == NULL) {        /* dying: its window is garbage */
+#ifdef STL_ASAN
+        __asan_unpoison_memory_region(sp, (size_t)(origin->stop - sp));
+#endif
         owner = origin->prev;
     } else {
         origin->start = sp;
@@ -160,7 +169,11 @@ STL_HIDDEN STL_NOINLINE intptr_t stl__stack_save(stl_thread *t, char *sp)
         goto fail;
     return (intptr_t)target->start;
 fail:
-    return 0;   /* what was spilled stays valid: nothing to undo */
+    /* Spilled suspended windows stay valid; the origin runs on and changes
+     * its bytes, so its own copy is void. */
+    if (origin->start != NULL)
+        origin->saved = 0;
+    return 0;
 }
 
 /*

@@ -3,7 +3,7 @@
 The greenlet primitive (``stolon.greenlet``) has greenlet 3.x's semantics:
 code written for greenlet ports by changing the import.
 """
-from stolon._core import GreenletExit, error, getcurrent, gettrace, greenlet, settrace
+from stolon._core import _C_API, GreenletExit, error, getcurrent, gettrace, greenlet, settrace
 
 __version__ = "0.1.0"
 

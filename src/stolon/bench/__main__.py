@@ -1,0 +1,4 @@
+"""Entry point for ``python -m stolon.bench``."""
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,124 @@
+"""Shared helpers for the test suite.
+
+Everything greenlet-specific lives under the ``glet_`` / ``GLET_`` prefix so that
+other test modules can add their own helpers here without collisions.
+
+The greenlet tests are written against greenlet's documented behaviour and are
+validated against the real ``greenlet`` package through a shim package that
+re-exports greenlet's names as ``stolon``.  ``GLET_REAL_VERSION`` is the version of
+real greenlet behind such a shim, or ``None`` when ``stolon`` is stolon itself.
+"""
+import gc
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+import stolon
+
+
+def _real_greenlet_version():
+    if getattr(stolon.greenlet, "__module__", None) != "greenlet":
+        return None
+    import greenlet as _real
+    return tuple(int(p) for p in _real.__version__.split(".")[:3] if p.isdigit())
+
+
+#: Version tuple of real greenlet behind a validation shim; ``None`` under stolon.
+GLET_REAL_VERSION = _real_greenlet_version()
+
+
+def glet_semantics_at_least(version):
+    """True unless we run against a real greenlet older than ``version``.
+
+    stolon implements greenlet 3.5.x semantics on every Python; the newest greenlet
+    wheel for Python 3.9 is 3.2.x, which predates a few of those behaviours.
+    """
+    return GLET_REAL_VERSION is None or GLET_REAL_VERSION >= tuple(version)
+
+
+def glet_requires(version, why):
+    """Skip marker for behaviour that real greenlet only has from ``version`` on."""
+    return pytest.mark.skipif(
+        not glet_semantics_at_least(version),
+        reason="real greenlet %s predates this behaviour (%s)" % (
+            ".".join(map(str, GLET_REAL_VERSION or ())), why))
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "stolon_only: tests stolon-specific behaviour (skipped under a real-greenlet shim)")
+    config.addinivalue_line(
+        "markers", "glet_subprocess: greenlet test that runs a script in a child interpreter")
+
+
+def pytest_runtest_setup(item):
+    if GLET_REAL_VERSION is not None and item.get_closest_marker("stolon_only"):
+        pytest.skip("stolon-only test; running against real greenlet")
+
+
+def _stolon_path():
+    """The sys.path entry that provides ``stolon`` (for child interpreters)."""
+    pkg_dir = os.path.dirname(os.path.abspath(stolon.__file__))
+    return os.path.dirname(pkg_dir)
+
+
+def glet_run_script(code, timeout=60, env=None, args=()):
+    """Run ``code`` (dedented) in a fresh interpreter; return CompletedProcess.
+
+    The child sees the same ``stolon`` as this process, has faulthandler on, and
+    runs under ``timeout`` seconds (a hang fails the test with TimeoutExpired).
+    """
+    child_env = dict(os.environ)
+    child_env["PYTHONPATH"] = os.pathsep.join(
+        p for p in [_stolon_path(), child_env.get("PYTHONPATH", "")] if p)
+    child_env["PYTHONFAULTHANDLER"] = "1"
+    child_env.pop("PYTHONDEVMODE", None)
+    child_env["PYTHONIOENCODING"] = "utf-8"
+    if env:
+        child_env.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)] + list(args),
+        capture_output=True, text=True, timeout=timeout, env=child_env, check=False)
+
+
+def glet_settle(initial_threads=None, timeout=5.0):
+    """Wait for helper threads to finish and pending greenlet cleanups to run.
+
+    Calling ``getcurrent()`` drains this thread's queue of greenlets that were
+    dropped in other threads; ``gc.collect()`` frees dead ones.
+    """
+    deadline = time.monotonic() + timeout
+    while initial_threads is not None and threading.active_count() > initial_threads:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.005)
+    for _ in range(3):
+        stolon.getcurrent()
+        gc.collect()
+        time.sleep(0.001)
+
+
+@pytest.fixture
+def glet_clean_trace():
+    """Guarantee no greenlet tracer leaks into or out of a test."""
+    old = stolon.settrace(None)
+    try:
+        yield
+    finally:
+        stolon.settrace(old)
+
+
+@pytest.fixture
+def glet_threads():
+    """Yields a list; threads appended to it are joined (and settled) at teardown."""
+    initial = threading.active_count()
+    threads = []
+    yield threads
+    for t in threads:
+        t.join(10)
+    glet_settle(initial)
