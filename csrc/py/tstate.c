@@ -85,9 +85,17 @@ static void stl__update_use_tracing(PyThreadState *ts)
 /* ------------------------------------------------------------------ */
 #if PY_VERSION_HEX >= 0x030B0000
 
-#define STL_ROOT_CHUNK_SIZE 2048
+/* Root chunks start small (a greenlet suspended a frame or two deep needs
+ * a few hundred bytes) and grow, for all greenlets made afterwards, each
+ * time a greenlet outgrew its root: CPython then had to map a 16 KiB chunk
+ * of its own, and would again each time that greenlet's depth crossed the
+ * boundary.  CPython writes the root's `top` only when it pushes a chunk
+ * above it, so a non-zero `top` tells that this happened. */
+#define STL_ROOT_CHUNK_MIN 1024
+#define STL_ROOT_CHUNK_MAX (16 * 1024)
 #define STL_CHUNK_POOL_MAX 1024
 
+static size_t stl__root_size = STL_ROOT_CHUNK_MIN;
 static _PyStackChunk *stl__chunk_pool;   /* linked through `previous`; GIL-protected */
 static int stl__chunk_pool_len;
 
@@ -98,19 +106,21 @@ static _PyStackChunk *stl__chunk_get(void)
         stl__chunk_pool = c->previous;
         stl__chunk_pool_len--;
     } else {
-        c = PyMem_RawMalloc(STL_ROOT_CHUNK_SIZE);
+        c = PyMem_RawMalloc(stl__root_size);
         if (c == NULL)
             return NULL;
+        c->size = stl__root_size;
     }
     c->previous = NULL;
-    c->size = STL_ROOT_CHUNK_SIZE;
     c->top = 0;
     return c;
 }
 
 static void stl__chunk_put(_PyStackChunk *c)
 {
-    if (stl__chunk_pool_len >= STL_CHUNK_POOL_MAX) {
+    if (c->top != 0 && stl__root_size < STL_ROOT_CHUNK_MAX)
+        stl__root_size *= 2;                /* outgrown: make them bigger */
+    if (c->size != stl__root_size || stl__chunk_pool_len >= STL_CHUNK_POOL_MAX) {
         PyMem_RawFree(c);
         return;
     }

@@ -114,9 +114,12 @@ static int stl__spill(stl_stack *s, char *upto)
         return STL_OK;
     size_t want = (size_t)(upto - s->start);
     if (want > s->cap) {
-        size_t cap = s->cap ? s->cap : 256;
-        while (cap < want)
-            cap *= 2;
+        /* First spill: the exact size (rounded), since most stacks are
+         * suspended at one depth; later growth doubles, so a stack that
+         * keeps going deeper reallocates only O(log n) times. */
+        size_t cap = s->cap ? s->cap * 2 : 0;
+        if (cap < want)
+            cap = (want + 63) & ~(size_t)63;
         char *copy = STL_REALLOC(s->copy, cap);
         if (copy == NULL)
             return STL_ENOMEM;
