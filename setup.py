@@ -56,9 +56,9 @@ def extra_link_args():
 
 core = Extension(
     "stolon._core",
-    sources=c_sources("switch") + [arch_routine()] + c_sources("py"),
-    include_dirs=[os.path.join("csrc", "switch"), os.path.join("csrc", "py")],
-    depends=[os.path.join("csrc", d, f) for d in ("switch", "py")
+    sources=c_sources("switch") + [arch_routine()] + c_sources("loop") + c_sources("py"),
+    include_dirs=[os.path.join("csrc", d) for d in ("switch", "loop", "py")],
+    depends=[os.path.join("csrc", d, f) for d in ("switch", "loop", "py")
              for f in os.listdir(os.path.join(HERE, "csrc", d)) if f.endswith(".h")],
     extra_compile_args=extra_compile_args(),
     extra_link_args=extra_link_args(),
