@@ -122,3 +122,26 @@ def glet_threads():
     for t in threads:
         t.join(10)
     glet_settle(initial)
+
+
+# ---- stolon.loop helpers (loop_ prefix) ----
+
+LOOP_BACKENDS = ("epoll", "poll")
+
+
+@pytest.fixture(params=LOOP_BACKENDS)
+def loop_any(request):
+    """A fresh, non-default stolon loop on each backend; destroyed at teardown."""
+    import stolon.loop
+    lp = stolon.loop.loop(request.param, default=False)
+    yield lp
+    if not lp.destroyed and lp.depth == 0:
+        lp.destroy()
+
+
+def loop_fd_count():
+    """Open fds of this process (Linux), or None where /proc is missing."""
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return None

@@ -1,4 +1,5 @@
 """greenlet.settrace / gettrace and the interaction with sys.settrace/setprofile."""
+import gc
 import sys
 
 import pytest
@@ -23,11 +24,19 @@ class Tracer:
             raise SomeError
 
     def __enter__(self):
+        # A collection inside the traced block could free a suspended greenlet
+        # left over by another test, and its GreenletExit switches would be
+        # traced too: collect first, and keep the collector off meanwhile.
+        gc.collect()
+        self.gc_was_enabled = gc.isenabled()
+        gc.disable()
         self.oldtrace = settrace(self)
         return self.actions
 
     def __exit__(self, *args):
         settrace(self.oldtrace)
+        if self.gc_was_enabled:
+            gc.enable()
 
 
 def test_settrace_returns_previous_and_gettrace():

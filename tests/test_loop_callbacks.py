@@ -1,0 +1,142 @@
+"""loop.run_callback / run_callback_threadsafe: FIFO, before blocking, the time-slice bound."""
+import sys
+import threading
+import time
+
+import pytest
+
+
+def test_fifo_and_args(loop_any):
+    got = []
+    for i in range(100):
+        loop_any.run_callback(got.append, i)
+    loop_any.run()
+    assert got == list(range(100))
+
+
+def test_callback_object(loop_any):
+    got = []
+    cb = loop_any.run_callback(got.append, 1)
+    assert cb.pending and cb.callback == got.append and cb.args == (1,)
+    cb2 = loop_any.run_callback(got.append, 2)
+    cb2.stop()
+    assert not cb2.pending
+    loop_any.run()
+    assert got == [1]
+    assert not cb.pending
+    assert "callback" in repr(cb)
+
+
+def test_callbacks_keep_run_going_and_queue_more(loop_any):
+    got = []
+
+    def step(n):
+        got.append(n)
+        if n < 50:
+            loop_any.run_callback(step, n + 1)
+    loop_any.run_callback(step, 0)
+    assert loop_any.activecnt == 1
+    loop_any.run()
+    assert got == list(range(51))
+    assert loop_any.activecnt == 0
+
+
+def test_callbacks_run_before_blocking(loop_any):
+    order = []
+    t = loop_any.timer(0.05)
+    t.start(order.append, "timer")
+    loop_any.run_callback(order.append, "cb")
+    loop_any.run()
+    assert order == ["cb", "timer"]
+
+
+def test_run_callback_bad_input(loop_any):
+    with pytest.raises(TypeError):
+        loop_any.run_callback(3)
+    with pytest.raises(TypeError):
+        loop_any.run_callback()
+
+
+def test_callback_error_goes_to_handle_error(loop_any):
+    seen = []
+    loop_any.handle_error = lambda *a: seen.append(a[1])
+    loop_any.run_callback(lambda: 1 / 0)
+    got = []
+    loop_any.run_callback(got.append, 1)
+    loop_any.run()
+    assert seen == [ZeroDivisionError] and got == [1]
+
+
+def test_keyboard_interrupt_from_callback(loop_any):
+    def ki():
+        raise KeyboardInterrupt
+    got = []
+    loop_any.run_callback(ki)
+    loop_any.run_callback(got.append, 1)
+    with pytest.raises(KeyboardInterrupt):
+        loop_any.run()
+    loop_any.run()  # the rest still runs
+    assert got == [1]
+
+
+def test_switch_interval_bounds_a_drain(loop_any):
+    """A drain longer than the switch interval yields to a (non-blocking) poll."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(0.001)
+    try:
+        ran = []
+        polls = []
+        chk = loop_any.check(ref=False)
+        chk.start(lambda: polls.append(len(ran)))
+        keep = loop_any.timer(30)  # blocking would hang without the zero timer
+        keep.start(print)
+
+        def slow(i):
+            ran.append(i)
+            time.sleep(0.003)
+            if i == 5:
+                keep.stop()
+        for i in range(6):
+            loop_any.run_callback(slow, i)
+        loop_any.run()
+        assert ran == list(range(6))
+        # at least one poll happened with callbacks still queued
+        assert any(0 < n < 6 for n in polls)
+    finally:
+        sys.setswitchinterval(old)
+
+
+def test_run_callback_threadsafe(loop_any):
+    got = []
+    keep = loop_any.timer(30)
+    keep.start(print)
+
+    def worker():
+        time.sleep(0.02)
+        loop_any.run_callback_threadsafe(lambda: (got.append(threading.get_ident()), keep.stop()))
+    t = threading.Thread(target=worker)
+    t.start()
+    loop_any.run()
+    t.join()
+    assert got == [threading.get_ident()]
+
+
+def test_run_callback_from_thread_while_blocked_is_threadsafe(loop_any):
+    got = []
+    keep = loop_any.timer(30)
+    keep.start(print)
+
+    def worker():
+        time.sleep(0.02)
+        loop_any.run_callback(lambda: (got.append(1), keep.stop()))
+    t = threading.Thread(target=worker)
+    t.start()
+    loop_any.run()
+    t.join()
+    assert got == [1]
+
+
+def test_destroy_drops_queued_callbacks(loop_any):
+    cb = loop_any.run_callback(print, "never")
+    loop_any.destroy()
+    assert not cb.pending
