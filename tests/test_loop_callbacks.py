@@ -80,9 +80,13 @@ def test_keyboard_interrupt_from_callback(loop_any):
 
 
 def test_switch_interval_bounds_a_drain(loop_any):
-    """A drain longer than the switch interval yields to a (non-blocking) poll."""
+    """A drain longer than the switch interval yields to a (non-blocking) poll.
+
+    As in gevent, the clock is read every 50 callbacks, so the drain stops at
+    the first multiple of 50 past the interval."""
     old = sys.getswitchinterval()
     sys.setswitchinterval(0.001)
+    count = 150
     try:
         ran = []
         polls = []
@@ -93,15 +97,16 @@ def test_switch_interval_bounds_a_drain(loop_any):
 
         def slow(i):
             ran.append(i)
-            time.sleep(0.003)
-            if i == 5:
+            time.sleep(0.0002)
+            if i == count - 1:
                 keep.stop()
-        for i in range(6):
+        for i in range(count):
             loop_any.run_callback(slow, i)
         loop_any.run()
-        assert ran == list(range(6))
-        # at least one poll happened with callbacks still queued
-        assert any(0 < n < 6 for n in polls)
+        assert ran == list(range(count))
+        # polls happened with callbacks still queued, after whole batches of 50
+        between = [n for n in polls if 0 < n < count]
+        assert between and all(n % 50 == 0 for n in between), polls
     finally:
         sys.setswitchinterval(old)
 

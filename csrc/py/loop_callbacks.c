@@ -193,9 +193,14 @@ static double stl__switch_interval(void)
 }
 
 /* Runs queued callbacks in order until the FIFO is empty or the time slice is spent. */
+/* The clock is read every this many callbacks (gevent's CALLBACK_CHECK_COUNT):
+ * reading it after each one would cost as much as a short callback. */
+#define STL_CALLBACK_CHECK_COUNT 50
+
 static void stl__cbq_drain(stl_pyloop *pl)
 {
     double start = stl__mono(), slice = stl__switch_interval();
+    int until_check = STL_CALLBACK_CHECK_COUNT;
     while (pl->cb_head != NULL && pl->loop != NULL) {
         stl_pycallback *c = pl->cb_head;
         pl->cb_head = c->next;
@@ -215,6 +220,9 @@ static void stl__cbq_drain(stl_pyloop *pl)
         Py_DECREF(c);
         if (pl->exc_type != NULL)
             break;
+        if (--until_check > 0)
+            continue;
+        until_check = STL_CALLBACK_CHECK_COUNT;
         if (pl->cb_head != NULL && pl->loop != NULL && stl__mono() - start >= slice) {
             stl_timer_stop(pl->loop, &pl->timer0);
             stl_timer_start(pl->loop, &pl->timer0);
