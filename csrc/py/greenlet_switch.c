@@ -17,7 +17,7 @@
 
 static void stl__entry(void *arg);
 
-/* Borrowed: the empty tuple (a singleton in CPython). */
+/* Borrowed: the empty tuple (a singleton in CPython); NULL with an error. */
 static PyObject *stl__empty_tuple(void)
 {
     static PyObject *empty;
@@ -311,8 +311,10 @@ static PyObject *stl__switch_impl(stl_greenlet *target, PyObject *args, PyObject
             break;
         }
         int retry = 0;
-        if (exit_value && args != NULL)
-            args = PyTuple_GET_SIZE(args) ? stl__empty_tuple() : args;
+        if (exit_value && args != NULL && (args = stl__empty_tuple()) == NULL) {
+            result = NULL;
+            break;
+        }
         result = stl__start(gt, target, args, kwargs, dying, &retry);
         if (!retry)
             break;
