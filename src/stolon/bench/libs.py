@@ -13,6 +13,7 @@ SUBJECT = "stolon"
 KNOWN = {
     "stolon": ("stolon", "stolon", "pip install stolon"),
     "greenlet": ("greenlet", "greenlet", "pip install greenlet"),
+    "gevent": ("gevent", "gevent", "pip install gevent"),
 }
 
 
