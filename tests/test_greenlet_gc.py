@@ -433,3 +433,17 @@ def test_gc_collect_inside_greenlet():
     assert g.switch() == "suspended"
     gc.collect()
     assert g.switch("done") == "done"
+
+
+def test_starter_is_not_kept_alive_by_the_greenlet_it_started():
+    # g1 starts g2, which switches to main: g1 is suspended and, once dropped,
+    # must be killed and freed; the running g2 holds no reference to it.
+    main = getcurrent()
+    g2 = greenlet(lambda: main.switch())
+    g1 = greenlet(lambda: g2.switch())
+    g1.switch()
+    ref = weakref.ref(g1)
+    del g1
+    gc.collect()
+    assert ref() is None
+    assert g2 and not g2.dead

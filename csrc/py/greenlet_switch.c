@@ -6,7 +6,7 @@
  * greenlet stores who it is (origin) and what it sends (pass_args and
  * pass_kwargs; pass_args NULL means "the exception set in the interpreter",
  * which is per thread and so crosses the switch by itself).  The resumed
- * greenlet takes them in stl__resumed(), right after the core returns.
+ * greenlet takes them in stl__take_over(), right after the core returns.
  *
  * "You called switch wrongly" (wrong thread, no run, tracer failure before
  * the switch) is an exception in the caller; "the target raised" arrives
@@ -115,27 +115,39 @@ static void stl__drop_origin(stl_greenlet *origin)
     Py_DECREF(origin);
 }
 
-/* `self` runs again: take what the switching side handed over. */
-static PyObject *stl__arrive(stl_gthread *gt, stl_greenlet *self)
+/* `self` runs (again): it becomes current and takes what the switching side
+ * handed over.  The tracer runs; the origin and the references a finished
+ * greenlet parked are let go now, not held while `self` runs.  Returns 0
+ * with the arguments owned by the caller (args NULL: an exception is
+ * pending), or -1 if the tracer raised (its exception is pending). */
+static int stl__take_over(stl_gthread *gt, stl_greenlet *self, PyObject **args, PyObject **kwargs)
 {
     Py_INCREF(self);
     gt->current = self;
     stl_greenlet *origin = gt->origin;
-    PyObject *args = gt->pass_args, *kwargs = gt->pass_kwargs;
+    *args = gt->pass_args;
+    *kwargs = gt->pass_kwargs;
     gt->origin = NULL;
     gt->pass_args = gt->pass_kwargs = NULL;
 
-    PyObject *result = NULL;
-    if (stl__trace(gt, args == NULL, origin, self) < 0) {
-        Py_XDECREF(args);
-        Py_XDECREF(kwargs);
-    } else if (args != NULL) {
-        result = stl__pack(args, kwargs);
+    int rc = stl__trace(gt, *args == NULL, origin, self);
+    if (rc < 0) {
+        Py_CLEAR(*args);
+        Py_CLEAR(*kwargs);
     }
     stl__drop_origin(origin);
     if (gt->nparked)
         stl__release_parked(gt);
-    return result;
+    return rc;
+}
+
+/* `self` runs again: what its switch() returns. */
+static PyObject *stl__arrive(stl_gthread *gt, stl_greenlet *self)
+{
+    PyObject *args, *kwargs;
+    if (stl__take_over(gt, self, &args, &kwargs) < 0 || args == NULL)
+        return NULL;
+    return stl__pack(args, kwargs);
 }
 
 /* Runs in `self` right after the core switched back to it. */
@@ -360,20 +372,13 @@ static void stl__entry(void *arg)
     stl_gthread *gt = stl_gthread_get();    /* exists: we are switching inside it */
 
     stl_pystate_begin(&self->py, ts, &base);
-    Py_INCREF(self);
-    gt->current = self;
-    stl_greenlet *origin = gt->origin;
-    PyObject *args = gt->pass_args, *kwargs = gt->pass_kwargs, *run = gt->start_run;
-    gt->origin = NULL;
-    gt->pass_args = gt->pass_kwargs = gt->start_run = NULL;
+    PyObject *run = gt->start_run, *args, *kwargs;
+    gt->start_run = NULL;
 
     PyObject *result = NULL;
     int exit_value = 0;
-    if (stl__trace(gt, args == NULL, origin, self) == 0 && args != NULL)
+    if (stl__take_over(gt, self, &args, &kwargs) == 0 && args != NULL)
         result = PyObject_Call(run, args, kwargs);
-    stl__drop_origin(origin);
-    if (gt->nparked)
-        stl__release_parked(gt);
     Py_XDECREF(args);
     Py_XDECREF(kwargs);
     Py_DECREF(run);
