@@ -180,11 +180,10 @@ static double stl__mono(void)
 
 static double stl__switch_interval(void)
 {
-    PyObject *sys = PyImport_ImportModule("sys");
-    PyObject *r = sys ? PyObject_CallMethod(sys, "getswitchinterval", NULL) : NULL;
+    PyObject *get = PySys_GetObject("getswitchinterval");    /* borrowed, no import */
+    PyObject *r = get ? PyObject_CallNoArgs(get) : NULL;
     double v = r ? PyFloat_AsDouble(r) : 0.005;
     Py_XDECREF(r);
-    Py_XDECREF(sys);
     if (PyErr_Occurred()) {
         PyErr_Clear();
         v = 0.005;

@@ -143,8 +143,10 @@ static PyObject *pw_start(stl_pywatcher *w, PyObject *args)
 
 static PyObject *pw_stop(stl_pywatcher *w, PyObject *unused)
 {
-    if (w->loop != NULL && w->loop->saved != NULL)
-        return stl_pyloop_check(w->loop), NULL;
+    if (w->loop != NULL && w->loop->saved != NULL) {
+        stl_pyloop_check(w->loop);      /* raises: blocked in another thread */
+        return NULL;
+    }
     Py_INCREF(w);
     stl_pywatcher_stop_raw(w);
     Py_CLEAR(w->callback);
