@@ -48,7 +48,11 @@ plain() {
 # Every scenario runs in a forked child, and some fork again; Valgrind
 # follows forks (no exec), so each process writes its own log.  A process
 # with errors exits 1 (--error-exitcode), which the harness reports as a
-# failed scenario; the logs are also counted here.
+# failed scenario; the logs are also counted here.  --fair-sched=yes:
+# Valgrind runs one thread at a time, and its default lock lets a thread
+# that spins on a syscall (fork_while_signals_fly's kill() loop) take it
+# back at once, so the main thread, woken in waitpid, could starve for
+# minutes; a ticket lock hands it over in turn.
 valgrind_run() {
     if ! command -v valgrind >/dev/null; then
         echo "valgrind not installed" >&2
@@ -56,7 +60,7 @@ valgrind_run() {
     fi
     [ -x "$WORK/selftest" ] || build selftest
     local status=0
-    run valgrind --tool=memcheck --error-exitcode=1 --leak-check=full \
+    run valgrind --tool=memcheck --fair-sched=yes --error-exitcode=1 --leak-check=full \
         --errors-for-leak-kinds=definite --track-fds=no \
         --log-file="$WORK/vg.%p.log" "$WORK/selftest" -t 300 -s 10 || status=$?
     local total=0 logs=0 n
