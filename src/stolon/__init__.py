@@ -1,10 +1,17 @@
 """stolon: cooperative concurrency with a C core.
 
-The greenlet primitive (``stolon.greenlet``) has greenlet 3.x's semantics:
-code written for greenlet ports by changing the import.
+The greenlet primitive (``stolon.greenlet``) has greenlet 3.x's semantics: code written
+for greenlet ports by changing the import.  The cooperative layer has gevent's API:
+code written for gevent ports with ``import stolon as gevent``.
 """
 from stolon._core import _C_API, GreenletExit, error, getcurrent, gettrace, greenlet, settrace
+from stolon.hub import (get_hub, getswitchinterval, idle, kill, reinit, setswitchinterval, sleep,
+                        spawn_raw)
+from stolon.timeout import Timeout, with_timeout
 
 __version__ = "0.1.0"
+version_info = (0, 1, 0, "final", 0)
 
-__all__ = ["greenlet", "getcurrent", "GreenletExit", "error", "settrace", "gettrace"]
+__all__ = ["greenlet", "getcurrent", "GreenletExit", "error", "settrace", "gettrace",
+           "get_hub", "getswitchinterval", "setswitchinterval", "idle", "kill", "reinit",
+           "sleep", "spawn_raw", "Timeout", "with_timeout"]

@@ -1,0 +1,345 @@
+"""stolon.hub: the hub, a greenlet per thread that runs that thread's loop.
+
+Every greenlet that waits parks in a Waiter and switches to its thread's hub; the hub
+runs the loop, whose callbacks switch back into whichever greenlet is ready.  When the
+loop runs out of referenced watchers while somebody waits, the hub throws ``LoopExit``
+into its parent (the greenlet that created it, normally the thread's main greenlet).
+
+Exceptions that escape callbacks go to ``Hub.handle_error``: printed with their
+traceback, never stopping the loop; ``SYSTEM_ERROR`` (KeyboardInterrupt, SystemExit,
+SystemError) is raised in the main greenlet instead.
+"""
+import pprint
+import sys
+import threading
+import time
+import traceback
+
+from stolon import _core
+from stolon._core import GreenletExit, getcurrent, greenlet
+from stolon._waiter import Waiter
+from stolon.exceptions import (BlockingSwitchOutError, ConcurrentObjectUseError, HubDestroyed,
+                               InvalidSwitchError, InvalidThreadUseError, LoopExit)
+
+__all__ = ["Hub", "get_hub", "Waiter", "LoopExit", "sleep", "idle", "spawn_raw", "kill",
+           "reinit", "getswitchinterval", "setswitchinterval", "BlockingSwitchOutError",
+           "InvalidSwitchError", "ConcurrentObjectUseError", "InvalidThreadUseError",
+           "HubDestroyed"]
+
+
+class _Local(threading.local):
+    hub = None
+    loop = None     # a loop a destroyed hub left for the next hub of this thread
+
+
+_local = _Local()
+
+
+def get_hub():
+    """The current thread's hub, created on first use."""
+    hub = _local.hub
+    if hub is None:
+        hub = _local.hub = Hub()
+    return hub
+
+
+def _get_hub():
+    """The current thread's hub, or None (never creates one)."""
+    return _local.hub
+
+
+def set_hub(hub):
+    _local.hub = hub
+
+
+def _gmctime():
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class Hub(greenlet):
+    """A greenlet that runs the loop.  ``Hub(loop=None, default=None)``: ``loop`` is a
+    ``stolon.loop.loop`` or a backend name; ``default`` selects the default loop (true
+    by default in the main thread only)."""
+
+    SYSTEM_ERROR = (KeyboardInterrupt, SystemExit, SystemError)
+    NOT_ERROR = (GreenletExit, SystemExit)
+    threadpool_size = 10
+    name = ""
+
+    def __init__(self, loop=None, default=None):
+        greenlet.__init__(self)
+        self.thread_ident = threading.get_ident()
+        if loop is None or isinstance(loop, str):
+            reuse = _local.loop
+            if reuse is not None and loop is None and not reuse.destroyed:
+                _local.loop = None
+                loop = reuse
+            else:
+                if default is None:
+                    default = threading.current_thread() is threading.main_thread()
+                loop = _core.loop(loop, default=bool(default))
+        self.loop = loop
+        self._exception_stream = None
+        self._threadpool = None
+        self._resolver = None
+
+    # -- errors ------------------------------------------------------------------------
+
+    @property
+    def exception_stream(self):
+        """Where errors are printed (``sys.stderr`` at the time of printing)."""
+        stream = self._exception_stream
+        return sys.stderr if stream is None else stream
+
+    @exception_stream.setter
+    def exception_stream(self, value):
+        self._exception_stream = value
+
+    def handle_error(self, context, type, value, tb):
+        """Print the error (unless it is one of ``NOT_ERROR``); raise ``SYSTEM_ERROR``
+        and errors without a context in the main greenlet."""
+        if isinstance(value, str):
+            value = type(value)
+        if value is None and type is not None:
+            value = type()
+        if type is not None and not issubclass(type, self.NOT_ERROR):
+            self.print_exception(context, type, value, tb)
+        if context is None or (type is not None and issubclass(type, self.SYSTEM_ERROR)):
+            self.handle_system_error(type, value, tb)
+
+    def handle_system_error(self, type, value, tb=None):
+        current = getcurrent()
+        if current is self or current is self.parent or self.loop is None:
+            self.parent.throw(type, value, tb)
+            return
+        # life may go on after the main greenlet handles it: come back here then
+        cb = None
+        try:
+            cb = self.loop.run_callback(current.switch)
+        except Exception:
+            traceback.print_exc(file=self.exception_stream)
+        try:
+            self.parent.throw(type, value, tb)
+        finally:
+            if cb is not None:
+                cb.stop()
+
+    def print_exception(self, context, type, value, tb):
+        stream = self.exception_stream
+        if not stream:
+            return
+        traceback.print_exception(type, value, tb, file=stream)
+        del tb
+        stream.write(_gmctime())
+        if context is None:
+            stream.write("\n")
+            return
+        if not isinstance(context, str):
+            try:
+                context = self.format_context(context)
+            except Exception:
+                traceback.print_exc(file=stream)
+                context = repr(context)
+        stream.write(" %s failed with %s\n\n" % (context, getattr(type, "__name__", "exception")))
+
+    def format_context(self, context):
+        return pprint.saferepr(context)
+
+    # -- switching and waiting ---------------------------------------------------------
+
+    def switch(self):
+        switch_out = getattr(getcurrent(), "switch_out", None)
+        if switch_out is not None:
+            switch_out()
+        return greenlet.switch(self)
+
+    def switch_out(self):
+        raise BlockingSwitchOutError("Impossible to call blocking function in the event loop callback")
+
+    def wait(self, watcher):
+        """Park the current greenlet until ``watcher`` fires."""
+        waiter = Waiter(self)
+        watcher.start(waiter.switch, waiter)
+        try:
+            result = waiter.get()
+            if result is not waiter:
+                raise InvalidSwitchError(
+                    "Invalid switch into %s: got %r (expected %r; waiting on %r with %r)"
+                    % (getcurrent(), result, waiter, self, watcher))
+        finally:
+            watcher.stop()
+
+    def cancel_wait(self, watcher, error, close_watcher=False):
+        """Throw ``error`` into whoever waits on ``watcher`` (from a callback)."""
+        if watcher.callback is not None:
+            self.loop.run_callback(self._cancel_wait, watcher, error, close_watcher)
+        elif close_watcher:
+            watcher.close()
+
+    def _cancel_wait(self, watcher, error, close_watcher):
+        active = watcher.active
+        cb = watcher.callback
+        if close_watcher:
+            watcher.close()
+        if active and cb is not None:
+            glet = getattr(cb, "__self__", None)
+            if glet is not None:
+                glet.throw(error)
+
+    # -- running -----------------------------------------------------------------------
+
+    def run(self):
+        if self is not getcurrent():
+            raise AssertionError("Do not call Hub.run() directly")
+        while True:
+            loop = self.loop
+            loop.error_handler = self
+            try:
+                loop.run()
+            except self.SYSTEM_ERROR:
+                # raised by a callback: the main greenlet gets it; the loop resumes
+                # when somebody switches back into the hub
+                loop.error_handler = None
+                self.parent.throw(*sys.exc_info())
+                continue
+            finally:
+                loop.error_handler = None
+            loop = None
+            self.parent.throw(LoopExit("This operation would block forever", self, []))
+
+    def join(self, timeout=None):
+        """Run the loop until it has nothing left to do (True) or ``timeout`` passes
+        (False).  Only from the hub's parent."""
+        if getcurrent() is not self.parent:
+            raise AssertionError("only possible from the MAIN greenlet")
+        if self.dead:
+            return True
+        waiter = Waiter(self)
+        timer = None
+        if timeout is not None:
+            timer = self.loop.timer(max(timeout, 0.0), ref=False)
+            timer.start(waiter.switch, None)
+        try:
+            try:
+                waiter.get()
+            except LoopExit:
+                return True
+        finally:
+            if timer is not None:
+                timer.stop()
+                timer.close()
+        return False
+
+    def destroy(self, destroy_loop=None):
+        """End the hub's run() and release its resources; the loop is destroyed unless it
+        is the default loop (kept for the thread's next hub)."""
+        if self.loop is None:
+            return
+        if destroy_loop is None:
+            destroy_loop = not self.loop.default
+        if self._threadpool is not None:
+            self._threadpool.kill()
+            self._threadpool = None
+        if self._resolver is not None:
+            self._resolver.close()
+            self._resolver = None
+        if self and getcurrent() is not self:
+            try:
+                self.throw(HubDestroyed(destroy_loop))
+            except LoopExit:
+                pass
+            except _core.error:
+                pass    # the hub belongs to another thread; its frames may leak
+        if destroy_loop:
+            self.loop.destroy()
+        else:
+            _local.loop = self.loop
+        self.loop = None
+        if _local.hub is self:
+            _local.hub = None
+
+    def __repr__(self):
+        if self.loop is None:
+            info = "destroyed"
+        else:
+            try:
+                info = "%s pending=%s" % (self.loop.backend, self.loop.pendingcnt)
+            except Exception:
+                info = "destroyed loop"
+        return "<%s %r at 0x%x %s thread_ident=0x%x>" % (type(self).__name__, self.name, id(self), info,
+                                                         self.thread_ident)
+
+
+# -- module-level waiting ------------------------------------------------------------------
+
+def sleep(seconds=0, ref=True):
+    """Park the current greenlet for ``seconds``; 0 (or less) yields to every greenlet
+    that is already ready, in FIFO order, and returns.  ``ref=False``: the sleep alone
+    does not keep the loop alive."""
+    hub = _local.hub or get_hub()
+    loop = hub.loop
+    if seconds <= 0:
+        waiter = Waiter(hub)
+        loop.run_callback(waiter.switch, None)
+        waiter.get()
+    else:
+        timer = loop.timer(seconds, ref=ref)
+        loop.update_now()
+        try:
+            hub.wait(timer)
+        finally:
+            timer.close()
+
+
+def idle(priority=0):
+    """Park the current greenlet until the loop has nothing else to do."""
+    hub = get_hub()
+    watcher = hub.loop.idle()
+    if priority:
+        watcher.priority = priority
+    try:
+        hub.wait(watcher)
+    finally:
+        watcher.close()
+
+
+def spawn_raw(function, *args, **kwargs):
+    """Start ``function(*args, **kwargs)`` in a plain greenlet whose parent is the hub
+    (no links, no result); returns that greenlet."""
+    if not callable(function):
+        raise TypeError("function must be callable")
+    hub = get_hub()
+    if kwargs:
+        g = greenlet(lambda: function(*args, **kwargs), hub)
+        hub.loop.run_callback(g.switch)
+    else:
+        g = greenlet(function, hub)
+        hub.loop.run_callback(g.switch, *args)
+    return g
+
+
+def kill(greenlet_, exception=GreenletExit):
+    """Kill a greenlet asynchronously (a Greenlet's ``kill(block=False)``)."""
+    if hasattr(greenlet_, "kill"):
+        greenlet_.kill(exception=exception, block=False)
+        return
+    hub = get_hub()
+    if not greenlet_.dead:
+        hub.loop.run_callback(greenlet_.throw, exception)
+
+
+def reinit(hub=None):
+    """After ``os.fork()``: rebuild the loop's kernel state in the child."""
+    if hub is None:
+        hub = _local.hub
+    if hub is None or hub.loop is None:
+        return
+    hub.loop.reinit()
+
+
+def getswitchinterval():
+    return sys.getswitchinterval()
+
+
+def setswitchinterval(interval):
+    sys.setswitchinterval(interval)
