@@ -18,6 +18,7 @@ typedef struct stl_gthread {
     stl_greenlet *main;         /* borrowed (it owns us) */
     stl_greenlet *current;      /* strong */
     PyObject *tracer;           /* strong or NULL */
+    PyObject *hub;              /* strong or NULL: the thread's stolon hub (hub.c) */
     PyObject *deleteme;         /* list of greenlets dropped in other threads, or NULL */
     unsigned long ident;
     int alive;                  /* 0 once the thread has exited */

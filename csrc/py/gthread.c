@@ -26,6 +26,7 @@ static void stl__sentinel_dealloc(stl_sentinel *self)
         if (stl__tls == gt && gt->ident == PyThread_get_thread_ident())
             stl__tls = NULL;
         Py_CLEAR(gt->tracer);
+        Py_CLEAR(gt->hub);
         Py_CLEAR(gt->deleteme);         /* their owner is gone: they are freed in place */
         stl_greenlet *cur = gt->current;
         gt->current = NULL;

@@ -82,7 +82,8 @@ struct stl_pywatcher {
 struct stl_pycallback {
     PyObject_HEAD
     PyObject *callback;         /* NULL once run or stopped */
-    PyObject *args;
+    PyObject *args;             /* NULL for a C entry */
+    int (*cfn)(PyObject *);     /* a C entry: cfn(callback) instead of a call */
     stl_pycallback *next;       /* the FIFO link (the queue owns a reference) */
 };
 

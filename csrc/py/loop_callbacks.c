@@ -16,7 +16,7 @@
  * the prepare watcher.  Nothing here touches the C loop from a thread
  * other than the loop's.
  */
-#include "loop.h"
+#include "hub.h"
 
 #include <time.h>
 
@@ -102,6 +102,18 @@ static void stl__cbq_sync_ref(stl_pyloop *pl)
         stl_unref(pl->loop, &pl->prep.w);
 }
 
+/* Tracks c and appends it; the queue takes a reference of its own. */
+static void stl__cbq_link(stl_pyloop *pl, stl_pycallback *c)
+{
+    PyObject_GC_Track(c);
+    Py_INCREF(c);
+    if (pl->cb_tail)
+        pl->cb_tail->next = c;
+    else
+        pl->cb_head = c;
+    pl->cb_tail = c;
+}
+
 static stl_pycallback *stl__cbq_append(stl_pyloop *pl, PyObject *args)
 {
     Py_ssize_t n = PyTuple_GET_SIZE(args);
@@ -122,19 +134,36 @@ static stl_pycallback *stl__cbq_append(stl_pyloop *pl, PyObject *args)
     if (c == NULL)
         return NULL;
     c->next = NULL;
+    c->cfn = NULL;
     c->callback = Py_NewRef(func);
     c->args = PyTuple_GetSlice(args, 1, n);
     if (c->args == NULL) {
         Py_DECREF(c);
         return NULL;
     }
-    PyObject_GC_Track(c);
-    Py_INCREF(c); /* the queue's reference */
-    if (pl->cb_tail)
-        pl->cb_tail->next = c;
-    else
-        pl->cb_head = c;
-    pl->cb_tail = c;
+    stl__cbq_link(pl, c);
+    return c;
+}
+
+stl_pycallback *stl_pyloop_run_callback_c(stl_pyloop *pl, int (*fn)(PyObject *), PyObject *obj)
+{
+    if (pl->loop == NULL) {
+        PyErr_SetString(PyExc_ValueError, "operation on destroyed loop");
+        return NULL;
+    }
+    if (pl->saved != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "the loop is polling in another thread");
+        return NULL;
+    }
+    stl_pycallback *c = PyObject_GC_New(stl_pycallback, &stl_pycallback_type);
+    if (c == NULL)
+        return NULL;
+    c->next = NULL;
+    c->cfn = fn;
+    c->callback = Py_NewRef(obj);
+    c->args = NULL;
+    stl__cbq_link(pl, c);
+    stl__cbq_sync_ref(pl);
     return c;
 }
 
@@ -208,7 +237,10 @@ static void stl__cbq_drain(stl_pyloop *pl)
         c->next = NULL;
         PyObject *func = c->callback, *args = c->args;
         c->callback = c->args = NULL;
-        if (func != NULL) {
+        if (func != NULL && c->cfn != NULL) {
+            if (c->cfn(func) < 0)
+                stl_pyloop_report(pl, (PyObject *)c);
+        } else if (func != NULL) {
             PyObject *r = PyObject_Call(func, args, NULL);
             if (r == NULL)
                 stl_pyloop_report(pl, (PyObject *)c);

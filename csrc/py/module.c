@@ -9,7 +9,7 @@
 #include "greenlet.h"
 #include "stolon_api.h"
 #include "switch_arch.h"
-#include "loop.h"
+#include "hub.h"
 
 static PyObject *mod_getcurrent(PyObject *module, PyObject *unused)
 {
@@ -195,7 +195,8 @@ PyMODINIT_FUNC PyInit__core(void)
         || PyModule_AddIntConstant(m, "CAPI_VERSION", STL_CAPI_VERSION) < 0
         || PyModule_AddStringConstant(m, "SWITCH_ARCH", STL_ARCH_NAME_STR) < 0
         || stl__type_extras(m) < 0
-        || stl_loop_types_ready(m) < 0)
+        || stl_loop_types_ready(m) < 0
+        || stl_hub_types_ready(m) < 0)
         goto fail;
     return m;
 fail:

@@ -16,7 +16,7 @@ import time
 import traceback
 
 from stolon import _core
-from stolon._core import GreenletExit, getcurrent, greenlet
+from stolon._core import GreenletExit, HubBase, _get_hub, _set_hub, getcurrent, greenlet, sleep
 from stolon._waiter import Waiter
 from stolon.exceptions import (BlockingSwitchOutError, ConcurrentObjectUseError, HubDestroyed,
                                InvalidSwitchError, InvalidThreadUseError, LoopExit)
@@ -28,7 +28,6 @@ __all__ = ["Hub", "get_hub", "Waiter", "LoopExit", "sleep", "idle", "spawn_raw",
 
 
 class _Local(threading.local):
-    hub = None
     loop = None     # a loop a destroyed hub left for the next hub of this thread
 
 
@@ -37,26 +36,23 @@ _local = _Local()
 
 def get_hub():
     """The current thread's hub, created on first use."""
-    hub = _local.hub
+    hub = _get_hub()
     if hub is None:
-        hub = _local.hub = Hub()
+        hub = Hub()
+        _set_hub(hub)
     return hub
 
 
-def _get_hub():
-    """The current thread's hub, or None (never creates one)."""
-    return _local.hub
-
-
 def set_hub(hub):
-    _local.hub = hub
+    """Make ``hub`` (or None) the current thread's hub."""
+    _set_hub(hub)
 
 
 def _gmctime():
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-class Hub(greenlet):
+class Hub(HubBase):
     """A greenlet that runs the loop.  ``Hub(loop=None, default=None)``: ``loop`` is a
     ``stolon.loop.loop`` or a backend name; ``default`` selects the default loop (true
     by default in the main thread only)."""
@@ -67,7 +63,7 @@ class Hub(greenlet):
     name = ""
 
     def __init__(self, loop=None, default=None):
-        greenlet.__init__(self)
+        HubBase.__init__(self)
         self.thread_ident = threading.get_ident()
         if loop is None or isinstance(loop, str):
             reuse = _local.loop
@@ -147,27 +143,8 @@ class Hub(greenlet):
 
     # -- switching and waiting ---------------------------------------------------------
 
-    def switch(self):
-        switch_out = getattr(getcurrent(), "switch_out", None)
-        if switch_out is not None:
-            switch_out()
-        return greenlet.switch(self)
-
     def switch_out(self):
         raise BlockingSwitchOutError("Impossible to call blocking function in the event loop callback")
-
-    def wait(self, watcher):
-        """Park the current greenlet until ``watcher`` fires."""
-        waiter = Waiter(self)
-        watcher.start(waiter.switch, waiter)
-        try:
-            result = waiter.get()
-            if result is not waiter:
-                raise InvalidSwitchError(
-                    "Invalid switch into %s: got %r (expected %r; waiting on %r with %r)"
-                    % (getcurrent(), result, waiter, self, watcher))
-        finally:
-            watcher.stop()
 
     def cancel_wait(self, watcher, error, close_watcher=False):
         """Throw ``error`` into whoever waits on ``watcher`` (from a callback)."""
@@ -181,10 +158,12 @@ class Hub(greenlet):
         cb = watcher.callback
         if close_watcher:
             watcher.close()
-        if active and cb is not None:
-            glet = getattr(cb, "__self__", None)
-            if glet is not None:
-                glet.throw(error)
+        if not active or cb is None:
+            return
+        # hub.wait() leaves its Waiter as the callback; a Python start() a bound method
+        waiter = cb if isinstance(cb, Waiter) else getattr(cb, "__self__", None)
+        if waiter is not None:
+            waiter.throw(error)
 
     # -- running -----------------------------------------------------------------------
 
@@ -255,8 +234,8 @@ class Hub(greenlet):
         else:
             _local.loop = self.loop
         self.loop = None
-        if _local.hub is self:
-            _local.hub = None
+        if _get_hub() is self:
+            _set_hub(None)
 
     def __repr__(self):
         if self.loop is None:
@@ -271,25 +250,6 @@ class Hub(greenlet):
 
 
 # -- module-level waiting ------------------------------------------------------------------
-
-def sleep(seconds=0, ref=True):
-    """Park the current greenlet for ``seconds``; 0 (or less) yields to every greenlet
-    that is already ready, in FIFO order, and returns.  ``ref=False``: the sleep alone
-    does not keep the loop alive."""
-    hub = _local.hub or get_hub()
-    loop = hub.loop
-    if seconds <= 0:
-        waiter = Waiter(hub)
-        loop.run_callback(waiter.switch, None)
-        waiter.get()
-    else:
-        timer = loop.timer(seconds, ref=ref)
-        loop.update_now()
-        try:
-            hub.wait(timer)
-        finally:
-            timer.close()
-
 
 def idle(priority=0):
     """Park the current greenlet until the loop has nothing else to do."""
@@ -331,7 +291,7 @@ def kill(greenlet_, exception=GreenletExit):
 def reinit(hub=None):
     """After ``os.fork()``: rebuild the loop's kernel state in the child."""
     if hub is None:
-        hub = _local.hub
+        hub = _get_hub()
     if hub is None or hub.loop is None:
         return
     hub.loop.reinit()
