@@ -14,6 +14,8 @@ KNOWN = {
     "stolon": ("stolon", "stolon", "pip install stolon"),
     "greenlet": ("greenlet", "greenlet", "pip install greenlet"),
     "gevent": ("gevent", "gevent", "pip install gevent"),
+    "asyncio": ("asyncio", None, "part of Python"),
+    "uvloop": ("uvloop", "uvloop", "pip install uvloop"),
 }
 
 
@@ -70,6 +72,10 @@ def _load(name):
 
 
 def _version(module, dist):
+    if dist is None:    # a standard library module: Python's own version
+        import platform
+
+        return platform.python_version()
     version = getattr(module, "__version__", None)
     if isinstance(version, str):
         return version
