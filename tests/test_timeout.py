@@ -1,5 +1,6 @@
 """Timeout and with_timeout."""
 import gc
+import os
 
 import pytest
 
@@ -163,3 +164,21 @@ def test_timeouts_do_not_leak():
     gc.collect()
     assert len(gc.get_objects()) - before < 50
     assert stolon.get_hub().loop.activecnt == 0
+
+
+def _timeout_cycles(count):
+    for _ in range(count):
+        with Timeout(1):
+            pass
+
+
+def test_a_million_timeouts_keep_objects_and_rss_flat():
+    psutil = pytest.importorskip("psutil")
+    proc = psutil.Process()
+    _timeout_cycles(20_000)
+    gc.collect()
+    objects, rss = len(gc.get_objects()), proc.memory_info().rss
+    _timeout_cycles(1_000_000)
+    gc.collect()
+    assert len(gc.get_objects()) - objects < 50
+    assert proc.memory_info().rss - rss < 4 * 1024 * 1024
