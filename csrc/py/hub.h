@@ -43,6 +43,9 @@ int stl_waiter_switch(stl_waiter *w, PyObject *value);
 /* get(): the stored outcome, or park in the hub until one arrives. */
 PyObject *stl_waiter_get(stl_waiter *w);
 
+/* --- linkable.c: the C notifier of stolon._abstract_linkable --- */
+int stl_linkable_ready(PyObject *module);
+
 /* --- loop_callbacks.c: a C entry on the run_callback FIFO --- */
 typedef int (*stl_pycallback_cfn)(PyObject *obj);
 /* Queues fn(obj) (obj strong while queued); NULL with an exception. */

@@ -196,7 +196,8 @@ PyMODINIT_FUNC PyInit__core(void)
         || PyModule_AddStringConstant(m, "SWITCH_ARCH", STL_ARCH_NAME_STR) < 0
         || stl__type_extras(m) < 0
         || stl_loop_types_ready(m) < 0
-        || stl_hub_types_ready(m) < 0)
+        || stl_hub_types_ready(m) < 0
+        || stl_linkable_ready(m) < 0)
         goto fail;
     return m;
 fail:

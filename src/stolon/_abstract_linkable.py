@@ -1,8 +1,9 @@
 """stolon._abstract_linkable: the one FIFO wait queue under events and semaphores.
 
 An object that can be waited on keeps a list of *links*: callables that get the object
-as their only argument once it is ready.  A greenlet waits by linking its own
-``switch`` and switching to the hub; it resumes when the link is called.  Links are
+as their only argument once it is ready.  A greenlet waits by linking itself (a link
+that is a greenlet means "switch into it with the object") and switching to the hub;
+it resumes when the link is run.  Links are
 removed before they are called, and all of them are called in the order they were
 added, from one hub callback (``loop.run_callback``), never from ``set()`` or
 ``release()`` themselves.  That callback is *the notifier*; at most one is pending per
@@ -28,7 +29,7 @@ import sys
 from _thread import get_ident
 
 from stolon._core import error as _GreenletError
-from stolon._core import getcurrent, greenlet
+from stolon._core import getcurrent, greenlet, schedule_notify
 from stolon.exceptions import InvalidSwitchError, InvalidThreadUseError
 from stolon.hub import Hub, _get_hub, get_hub
 from stolon.timeout import Timeout
@@ -133,8 +134,9 @@ class AbstractLinkable:
         if not self._links or self._notifier is not None or not self.ready():
             return
         hub = self.hub
-        if hub is not None and hub.thread_ident == get_ident() and hub.loop is not None:
-            self._notifier = hub.loop.run_callback(self._notify_links)
+        if hub is not None and hub is _get_hub():
+            # the notifier's common case runs in C (csrc/py/linkable.c)
+            self._notifier = schedule_notify(hub.loop, self)
             return
         try:
             hub = self._capture_hub(False)
@@ -142,7 +144,7 @@ class AbstractLinkable:
             self._notify_from_other_thread()
             return
         if hub is not None:
-            self._notifier = hub.loop.run_callback(self._notify_links)
+            self._notifier = schedule_notify(hub.loop, self)
             return
         self._notifier = _INLINE
         try:
@@ -188,7 +190,7 @@ class AbstractLinkable:
                 link = links.pop()
                 unswitched = None
                 try:
-                    link(self)
+                    _call_link(link, self)
                 except _GreenletError:
                     unswitched = [link]
                 except:  # noqa: E722 -- runs in the hub: nothing may escape
@@ -207,6 +209,19 @@ class AbstractLinkable:
             self._check_and_notify()
         if unswitched:
             self._handle_unswitched_notifications(unswitched)
+
+    def _link_failed(self, link, exc):
+        """The C notifier's hand-off raised ``exc`` from ``link`` (after the same
+        bookkeeping as ``_notify_links``)."""
+        if isinstance(exc, _GreenletError):
+            self._handle_unswitched_notifications([link])
+            return
+        hub = self.hub if self.hub is not None else _get_hub()
+        if hub is None:
+            import traceback
+            traceback.print_exception(type(exc), exc, exc.__traceback__)
+        else:
+            hub.handle_error((link, self), type(exc), exc, exc.__traceback__)
 
     def _notify_link_list(self, links):
         """Pop and call ``links`` in order, up to the one that was last on entry (so
@@ -233,7 +248,7 @@ class AbstractLinkable:
                 break
             state = None if lock is None else lock._release_save()
             try:
-                link(self)
+                _call_link(link, self)
             except _GreenletError:
                 unswitched.append(link)
             except:  # noqa: E722 -- runs in the hub: nothing may escape
@@ -260,12 +275,17 @@ class AbstractLinkable:
             if not self._notify_all and not self.ready():
                 self._print_unswitched(link)
                 break
-            glet = getattr(link, "__self__", None)
+            if _is_parked_greenlet(link):
+                glet, resend = link, link.switch
+            else:
+                glet, resend = getattr(link, "__self__", None), link
+                if getattr(link, "__name__", None) != "switch":
+                    glet = None
             hub = None
-            if isinstance(glet, greenlet) and getattr(link, "__name__", None) == "switch":
+            if isinstance(glet, greenlet):
                 hub = glet.parent if isinstance(glet.parent, Hub) else _hub_with_parent(glet)
             if hub is not None and hub.loop is not None:
-                hub.loop.run_callback_threadsafe(link, self)
+                hub.loop.run_callback_threadsafe(resend, self)
             else:
                 self._print_unswitched(link)
 
@@ -287,7 +307,7 @@ class AbstractLinkable:
     def _park(self, late):
         """Link the current greenlet and switch to the hub until a link call resumes
         it; ``late``: queue behind a notification already under way."""
-        resume = getcurrent().switch
+        resume = getcurrent()
         if late:
             if self._arrived is None:
                 self._arrived = []
@@ -356,6 +376,20 @@ class AbstractLinkable:
         self.hub = None
         self._notifier = None
         self._arrived = None
+
+
+def _is_parked_greenlet(link):
+    """Waiting greenlets link themselves (not a bound ``switch``: one allocation less
+    per wait); a greenlet that is not callable can only be such a link."""
+    return isinstance(link, greenlet) and not callable(link)
+
+
+def _call_link(link, obj):
+    """Run one link: switch into a parked greenlet, or call a callback."""
+    if _is_parked_greenlet(link):
+        link.switch(obj)
+    else:
+        link(obj)
 
 
 def _hub_with_parent(glet):

@@ -4,10 +4,8 @@ Both wake their waiters in the order they started waiting, from one hub callback
 ``set()``; neither ``set()`` switches.  They are meant for greenlets of one thread; a
 ``set()`` from another thread is delivered to the owning hub.
 """
-from _thread import get_ident
-
 from stolon._abstract_linkable import AbstractLinkable
-from stolon._core import getcurrent
+from stolon._core import _get_hub, getcurrent, schedule_notify
 from stolon.timeout import Timeout
 
 __all__ = ["Event", "AsyncResult"]
@@ -42,9 +40,9 @@ class Event(AbstractLinkable):
         self._flag = True
         if self._links and self._notifier is None:
             hub = self.hub
-            if hub is not None and hub.thread_ident == get_ident() and hub.loop is not None:
+            if hub is not None and hub is _get_hub():
                 # _check_and_notify's common case, inlined for the hand-off path
-                self._notifier = hub.loop.run_callback(self._notify_links)
+                self._notifier = schedule_notify(hub.loop, self)
             else:
                 self._check_and_notify()
 
@@ -58,7 +56,7 @@ class Event(AbstractLinkable):
         timeout."""
         # AbstractLinkable._wait, unrolled: this is the hot path of every hand-off
         hub = self.hub
-        if hub is None or hub.dead or hub.thread_ident != get_ident():
+        if hub is None or hub is not _get_hub():
             self._capture_hub(True)
         if self._flag:
             if self._notifier is not None:
@@ -67,7 +65,7 @@ class Event(AbstractLinkable):
         if timeout is not None:
             return self._wait_core(timeout)
         # _park(False), unrolled
-        resume = getcurrent().switch
+        resume = getcurrent()
         self._links.append(resume)
         try:
             result = self.hub.switch()
