@@ -82,6 +82,7 @@ static int stl__epoll_init(stl_loop *loop)
     }
     ep->nevents = STL__EPOLL_MIN_EVENTS;
     loop->bstate = ep;
+    loop->backend_fd = ep->epfd;
     return 0;
 }
 
@@ -89,6 +90,7 @@ static void stl__epoll_destroy(stl_loop *loop)
 {
     stl__epoll *ep = STL__EP(loop);
     close(ep->epfd);
+    loop->backend_fd = -1;
     stl__realloc(ep->events, 0);
     stl__realloc(ep->eperms, 0);
     stl__realloc(ep, 0);
@@ -262,6 +264,7 @@ static int stl__epoll_fork(stl_loop *loop)
         return -errno;
     close(ep->epfd);
     ep->epfd = fd;
+    loop->backend_fd = fd;
     ep->neperms = 0;
     stl__fd_requeue_all(loop);
     return 0;

@@ -60,6 +60,7 @@ static int stl__kqueue_init(stl_loop *loop)
         return rc;
     }
     loop->bstate = k;
+    loop->backend_fd = k->kq;
     return 0;
 }
 
@@ -67,6 +68,7 @@ static void stl__kqueue_destroy(stl_loop *loop)
 {
     stl__kqueue *k = STL__KQ(loop);
     close(k->kq);
+    loop->backend_fd = -1;
     stl__realloc(k->changes, 0);
     stl__realloc(k->events, 0);
     stl__realloc(k, 0);
@@ -164,6 +166,7 @@ static int stl__kqueue_fork(stl_loop *loop)
         return kq;
     close(k->kq);
     k->kq = kq;
+    loop->backend_fd = kq;
     k->nchanges = 0;
     stl__fd_requeue_all(loop);
     return 0;

@@ -1,174 +1,136 @@
 /*
- * heap.c -- the timer heap: a 4-ary min-heap whose nodes are the timers.
+ * heap.c -- the timer heap: a 4-ary min-heap in one array of
+ * (deadline, sequence, timer) entries.
  *
- * Why intrusive: an array heap must grow, so starting a timer could
- * allocate or fail.  Here every timer carries its links (up, down[4]), so
- * starting and stopping never allocate and never fail, whatever the count.
+ * Why an array: the keys the sift loops compare sit next to each other in
+ * memory (a node's four children are 96 contiguous bytes), so a start or a
+ * stop touches a handful of cache lines instead of chasing a pointer per
+ * level; each timer remembers its slot (hidx), so stop is O(log4 n) too.
  *
- * Shape: the usual complete 4-ary tree, filled level by level, left to right.
- * Node i (0 = root) has children 4i+1 .. 4i+4, so the path from the root to
- * node i is spelled by the base-4 digits of the chain i -> (i-1)/4 -> ... 0;
- * the last node and the next free slot are found in O(log4 n) steps.
+ * Why the array never grows on a steady-state start: it only grows when the
+ * count of active timers exceeds every earlier high-water mark, and then it
+ * doubles; it never shrinks (until the loop is freed).  A loop that keeps
+ * at most N timers active allocates O(log N) times in its whole life, and
+ * never once a first peak is reached.  A failed growth is reported as
+ * -ENOMEM by stl_timer_start (and stl_timer_again), with the timer left
+ * inactive and the heap unchanged.
  *
- *              root (0)
- *        /     |     |     \
- *      1       2     3      4
- *    / | | \
- *   5  6 7  8  ...
- *
+ * Shape: node i (0 = root) has children 4i+1 .. 4i+4.
  * Order: (at, seq).  seq grows with every start, so timers that share a
- * deadline leave the heap in the order they were started (FIFO).
- * Invariant: no node is less than its parent.
+ * deadline leave the heap in the order they were started (FIFO); seq is
+ * unique, so the order is total and the FIFO holds whatever the shape.
+ * Invariant: no entry is less than its parent; heap[w->hidx].w == w.
  */
 #include "loop_int.h"
 
 #include <string.h>
 
+#define STL__HEAP_MIN 64 /* first capacity: one small block, most loops never grow it */
+
 /* a before b: earlier deadline, or the same deadline and started earlier */
-static inline int stl__before(const stl_timer *a, const stl_timer *b)
+static inline int stl__before(const stl__hent *a, const stl__hent *b)
 {
     return a->at < b->at || (a->at == b->at && a->seq < b->seq);
 }
 
-/* Which of its parent's four links points at t. */
-static inline int stl__slot(const stl_timer *t)
+/* Writes e into slot i and tells its timer where it lives. */
+static inline void stl__put(stl__hent *h, long i, const stl__hent *e)
 {
-    const stl_timer *p = t->up;
-    int k = 0;
-    while (p->down[k] != t)
-        k++;
-    return k;
+    h[i] = *e;
+    e->w->hidx = i;
 }
 
-/* The link that holds (or will hold) node i, and that node's parent. */
-static stl_timer **stl__heap_link(stl_loop *loop, unsigned long i, stl_timer **parent)
+/* Moves the hole at i up until e fits there; returns the final slot. */
+static void stl__sift_up(stl__hent *h, long i, const stl__hent *e)
 {
-    unsigned char digits[sizeof(long) * 4 + 1];
-    int n = 0;
-    *parent = NULL;
-    if (i == 0)
-        return &loop->heap;
     while (i > 0) {
-        digits[n++] = (unsigned char)((i - 1) % 4);
-        i = (i - 1) / 4;
+        long p = (i - 1) >> 2;
+        if (!stl__before(e, &h[p]))
+            break;
+        stl__put(h, i, &h[p]);
+        i = p;
     }
-    stl_timer *node = loop->heap;
-    while (--n > 0)
-        node = node->down[digits[n]];
-    *parent = node;
-    return &node->down[digits[0]];
+    stl__put(h, i, e);
 }
 
-/* The link that points at t: its parent's slot, or the root. */
-static inline stl_timer **stl__link_to(stl_loop *loop, stl_timer *t)
-{
-    return t->up ? &t->up->down[stl__slot(t)] : &loop->heap;
-}
-
-/*
- * Swaps t with its parent p: t takes p's place (and p's other children),
- * p takes t's old children.  Only links move; no timer is copied.
- */
-static void stl__swap_up(stl_loop *loop, stl_timer *t)
-{
-    stl_timer *p = t->up;
-    stl_timer *kids[4];
-    int k = stl__slot(t);
-
-    memcpy(kids, t->down, sizeof kids);
-    *stl__link_to(loop, p) = t;
-    t->up = p->up;
-    for (int j = 0; j < 4; j++) {
-        t->down[j] = (j == k) ? p : p->down[j];
-        if (t->down[j])
-            t->down[j]->up = t;
-    }
-    for (int j = 0; j < 4; j++) {
-        p->down[j] = kids[j];
-        if (kids[j])
-            kids[j]->up = p;
-    }
-}
-
-static void stl__sift_up(stl_loop *loop, stl_timer *t)
-{
-    while (t->up && stl__before(t, t->up))
-        stl__swap_up(loop, t);
-}
-
-static void stl__sift_down(stl_loop *loop, stl_timer *t)
+/* Moves the hole at i down (among n entries) until e fits there. */
+static void stl__sift_down(stl__hent *h, long n, long i, const stl__hent *e)
 {
     for (;;) {
-        stl_timer *least = NULL;
-        for (int j = 0; j < 4 && t->down[j]; j++)
-            if (!least || stl__before(t->down[j], least))
-                least = t->down[j];
-        if (!least || !stl__before(least, t))
-            return;
-        stl__swap_up(loop, least);
+        long c = 4 * i + 1;
+        if (c >= n)
+            break;
+        long end = c + 4 < n ? c + 4 : n, least = c;
+        for (long k = c + 1; k < end; k++)
+            if (stl__before(&h[k], &h[least]))
+                least = k;
+        if (!stl__before(&h[least], e))
+            break;
+        stl__put(h, i, &h[least]);
+        i = least;
     }
+    stl__put(h, i, e);
 }
 
-/* Adds t (at and seq set) as the last node, then lets it rise. */
-void stl__heap_insert(stl_loop *loop, stl_timer *t)
+/* Puts e at slot i, up or down, whichever way the order needs. */
+static void stl__place(stl_loop *loop, long i, const stl__hent *e)
 {
-    stl_timer *parent;
-    stl_timer **link = stl__heap_link(loop, (unsigned long)loop->ntimers, &parent);
-    *link = t;
-    t->up = parent;
-    memset(t->down, 0, sizeof t->down);
-    loop->ntimers++;
-    stl__sift_up(loop, t);
+    stl__hent *h = loop->heap;
+    if (i > 0 && stl__before(e, &h[(i - 1) >> 2]))
+        stl__sift_up(h, i, e);
+    else
+        stl__sift_down(h, loop->ntimers, i, e);
 }
 
-/*
- * Removes t: the last node is detached and takes t's place, then moves up
- * or down to where it belongs.  t's links are cleared.
- */
+/* Room for one more entry: doubles past the high-water mark; -ENOMEM. */
+static int stl__heap_reserve(stl_loop *loop)
+{
+    if (STL__LIKELY(loop->ntimers < loop->heapcap))
+        return 0;
+    long cap = loop->heapcap ? loop->heapcap * 2 : STL__HEAP_MIN;
+    stl__hent *h = stl__realloc(loop->heap, (size_t)cap * sizeof *h);
+    if (!h)
+        return -ENOMEM;
+    loop->heap = h;
+    loop->heapcap = cap;
+    return 0;
+}
+
+/* Adds t (at and seq set) as the last entry, then lets it rise; 0 or -ENOMEM. */
+int stl__heap_insert(stl_loop *loop, stl_timer *t)
+{
+    int rc = stl__heap_reserve(loop);
+    if (rc)
+        return rc;
+    stl__hent e = {t->at, t->seq, t};
+    stl__sift_up(loop->heap, loop->ntimers++, &e);
+    return 0;
+}
+
+/* Removes t: the last entry fills its slot and moves to where it belongs. */
 void stl__heap_remove(stl_loop *loop, stl_timer *t)
 {
-    stl_timer *parent;
-    stl_timer **last_link = stl__heap_link(loop, (unsigned long)(loop->ntimers - 1), &parent);
-    stl_timer *last = *last_link;
-
-    loop->ntimers--;
-    *last_link = NULL;
-    if (last != t) {
-        *stl__link_to(loop, t) = last;
-        last->up = t->up;
-        memcpy(last->down, t->down, sizeof last->down);
-        for (int j = 0; j < 4; j++)
-            if (last->down[j])
-                last->down[j]->up = last;
-        stl__heap_adjust(loop, last);
+    long i = t->hidx, n = --loop->ntimers;
+    if (i != n) {
+        stl__hent last = loop->heap[n];
+        stl__place(loop, i, &last);
     }
-    t->up = NULL;
-    memset(t->down, 0, sizeof t->down);
+    t->hidx = -1;
 }
 
 /* Restores the order after t's key (at, seq) changed. */
 void stl__heap_adjust(stl_loop *loop, stl_timer *t)
 {
-    if (t->up && stl__before(t, t->up))
-        stl__sift_up(loop, t);
-    else
-        stl__sift_down(loop, t);
+    stl__hent e = {t->at, t->seq, t};
+    stl__place(loop, t->hidx, &e);
 }
 
-/* Calls fn on every node, children before parents (fn may clear links). */
-static void stl__heap_walk(stl_loop *loop, stl_timer *t, void (*fn)(stl_loop *, stl_timer *))
-{
-    if (!t)
-        return;
-    for (int j = 0; j < 4; j++)
-        stl__heap_walk(loop, t->down[j], fn);
-    fn(loop, t);
-}
-
-/* Calls fn on every timer and empties the heap (the loop is going away). */
+/* Calls fn on every timer, empties the heap and frees the array (the loop is going away). */
 void stl__heap_each(stl_loop *loop, void (*fn)(stl_loop *, stl_timer *))
 {
-    stl__heap_walk(loop, loop->heap, fn);
+    for (long i = 0; i < loop->ntimers; i++)
+        fn(loop, loop->heap[i].w);
+    stl__realloc(loop->heap, 0);
     loop->heap = NULL;
-    loop->ntimers = 0;
+    loop->ntimers = loop->heapcap = 0;
 }

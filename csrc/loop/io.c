@@ -164,6 +164,32 @@ void stl__fd_event(stl_loop *loop, int fd, int revents)
     }
 }
 
+/*
+ * gevent's closing_fd (libev's ev_feed_fd_event with every event): the
+ * watchers on fd learn that it is going away (they are fed, not stopped;
+ * their read or write will see the close), and the fd is queued as "maybe
+ * a new file", so whatever the backend registered under the number is not
+ * trusted again: watchers still active at the next iteration re-register
+ * (and get STL_ERROR if the fd is closed by then), and a reused number is
+ * registered afresh.
+ */
+int stl_loop_closing_fd(stl_loop *loop, int fd)
+{
+    if (fd < 0)
+        return -EBADF;
+    if (fd >= loop->nfds)
+        return 0;
+    int fed = 0;
+    for (stl_watcher *w = loop->fds[fd].watchers.head; w; w = w->link.next) {
+        if (((stl_io *)w)->events) {
+            stl_feed_event(loop, w, ((stl_io *)w)->events);
+            fed++;
+        }
+    }
+    stl__fd_change(loop, fd, STL__FD_NEWFD);
+    return fed;
+}
+
 /* The fd is unusable: every watcher on it stops and gets STL_ERROR with READ|WRITE. */
 void stl__fd_kill(stl_loop *loop, int fd)
 {

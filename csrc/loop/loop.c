@@ -8,7 +8,7 @@
  *    2. prepare         queue prepare watchers and run them; a break stops here
  *    3. fd changes      rebuild kernel state after a fork; push fd interest
  *    4. timeout         0 if anything is pending, idle or NOWAIT; else until
- *                       the next timer, or forever
+ *                       the next timer (on a refreshed now), or forever
  *    5. poll            the backend waits; ready fds make io watchers pending
  *    6. time            refresh the cached now
  *    7. timers          due timers become pending, earliest deadline first
@@ -129,6 +129,7 @@ int stl_loop_new(stl_loop **out, unsigned flags)
     loop->flags = flags;
     loop->changes = -1;
     loop->wake_r = loop->wake_w = -1;
+    loop->backend_fd = -1;
     loop->pid = getpid();
     loop->fork_gen = STL__LOAD(&stl__fork_gen);
     loop->now = stl__clock_ns();
@@ -167,8 +168,7 @@ static void stl__timer_forget(stl_loop *loop, stl_timer *t)
 {
     (void)loop;
     t->w.active = 0;
-    t->up = NULL;
-    memset(t->down, 0, sizeof t->down);
+    t->hidx = -1;
 }
 
 /*
@@ -387,15 +387,36 @@ static int stl__rebuild(stl_loop *loop)
     return 0;
 }
 
-/* Step 4: how long the poll may block, in ns; -1 is forever. */
+/*
+ * Step 4: how long the poll may block, in ns; -1 is forever.  The clock is
+ * read only when a timer bounds the wait: otherwise the answer does not
+ * depend on the present, and step 6 refreshes the time anyway.
+ */
 static int64_t stl__timeout(stl_loop *loop, int mode)
 {
     if (mode == STL_RUN_NOWAIT || loop->npending || loop->nidles || !loop->refcount)
         return 0;
-    if (!loop->heap)
+    if (!loop->ntimers)
         return -1;
-    int64_t left = loop->heap->at - loop->now;
+    stl_loop_update_now(loop);
+    int64_t left = loop->heap[0].at - loop->now;
     return left > 0 ? left : 0;
+}
+
+/*
+ * Step 5.  The block hook runs only around a poll that may wait (timeout
+ * != 0): the embedding layer releases its lock (Python's GIL) there, and a
+ * poll that returns at once is not worth the release and the re-take.
+ */
+static int stl__poll(stl_loop *loop, int64_t timeout)
+{
+    stl_block_cb hook = timeout != 0 ? loop->block_hook : NULL;
+    if (hook)
+        hook(loop, 1);
+    int rc = loop->backend->poll(loop, timeout);
+    if (hook)
+        hook(loop, 0);
+    return rc;
 }
 
 /* One iteration: the phases of the comment at the top of this file. */
@@ -416,10 +437,9 @@ static int stl__iterate(stl_loop *loop, int mode)
             return rc;
     }
     stl__fd_reify(loop);
-    stl_loop_update_now(loop);                                  /* 4 */
-    int64_t timeout = stl__timeout(loop, mode);
+    int64_t timeout = stl__timeout(loop, mode);                 /* 4 */
     loop->iteration++;                                          /* 5 */
-    if ((rc = loop->backend->poll(loop, timeout)) != 0)
+    if ((rc = stl__poll(loop, timeout)) != 0)
         return rc;
     stl_loop_update_now(loop);                                  /* 6 */
     stl__timers_due(loop);                                      /* 7 */
@@ -471,5 +491,8 @@ long stl_loop_refcount(const stl_loop *loop) { return loop->refcount; }
 long stl_loop_pending_count(const stl_loop *loop) { return loop->npending; }
 unsigned stl_loop_backend(const stl_loop *loop) { return loop->backend->id; }
 const char *stl_loop_backend_name(const stl_loop *loop) { return loop->backend->name; }
+int stl_loop_backend_fd(const stl_loop *loop) { return loop->backend_fd; }
+int stl_loop_sig_pending(const stl_loop *loop) { return STL__LOAD(&loop->sig_pending) != 0; }
 void stl_loop_set_data(stl_loop *loop, void *data) { loop->data = data; }
+void stl_loop_set_block_hook(stl_loop *loop, stl_block_cb fn) { loop->block_hook = fn; }
 void *stl_loop_get_data(const stl_loop *loop) { return loop->data; }

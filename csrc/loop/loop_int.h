@@ -111,6 +111,15 @@ static inline void stl__list_remove(stl__list *l, stl_watcher *w, size_t off)
     l->count--;
 }
 
+/* ---- the timer heap's entries (heap.c) ---- */
+
+/* The key is copied into the entry so that comparisons never leave the array. */
+typedef struct stl__hent {
+    int64_t at;          /* the timer's deadline (ns) */
+    uint64_t seq;        /* its start order: the FIFO tie-break */
+    stl_timer *w;
+} stl__hent;
+
 /* ---- the per-fd table ---- */
 
 typedef struct stl__fd {
@@ -144,8 +153,11 @@ extern const stl__backend stl__backend_kqueue;
 struct stl_loop {
     const stl__backend *backend;
     void *bstate;
+    int backend_fd;           /* the backend's kernel object (epoll, kqueue), or -1 */
     unsigned flags;
     void *data;
+
+    stl_block_cb block_hook;  /* called around a poll that may block, or NULL */
 
     int64_t now;              /* cached monotonic time, ns */
     uint64_t iteration;
@@ -160,8 +172,8 @@ struct stl_loop {
     int changes;              /* first fd on the change list, or -1 */
     int rebuild;              /* the backend asked for a fresh kernel set */
 
-    stl_timer *heap;          /* root of the timer heap */
-    long ntimers;
+    stl__hent *heap;          /* the timer heap (heap.c), heapcap slots */
+    long ntimers, heapcap;
     uint64_t timer_seq;
 
     stl__list idles[STL__NPRI];
@@ -192,7 +204,7 @@ void *stl__realloc(void *p, size_t n);
 void stl__watcher_init(stl_watcher *w, stl_cb cb);
 
 /* heap.c: the timer heap, ordered by (at, seq) */
-void stl__heap_insert(stl_loop *loop, stl_timer *t);
+int stl__heap_insert(stl_loop *loop, stl_timer *t); /* 0 or -ENOMEM (growth) */
 void stl__heap_remove(stl_loop *loop, stl_timer *t);
 void stl__heap_adjust(stl_loop *loop, stl_timer *t);
 void stl__heap_each(stl_loop *loop, void (*fn)(stl_loop *, stl_timer *));

@@ -4,10 +4,12 @@
  * A loop waits for events and calls the callbacks of "watchers": structs
  * that the caller owns and embeds wherever it likes.  Every watcher starts
  * with a stl_watcher header; the loop links watchers through nodes inside
- * them (lists, the timer heap, the pending queues), so starting, stopping
- * and feeding a watcher never allocates.  The one exception is an io watcher
- * on an fd number higher than any the loop has seen, which grows the
- * per-fd table (amortised; -ENOMEM if that fails).
+ * them (lists, the pending queues), so starting, stopping and feeding a
+ * watcher never allocates.  Two exceptions, both amortised and both
+ * reported as -ENOMEM by the start that needed them: an io watcher on an fd
+ * number higher than any the loop has seen grows the per-fd table, and a
+ * timer start that makes the count of active timers exceed every earlier
+ * high-water mark grows the timer heap's array (doubling).
  *
  * Rules (docs/loop.md says the rest):
  *   - A loop and its watchers belong to one thread at a time.  Only
@@ -73,6 +75,8 @@ typedef struct stl_watcher stl_watcher;
 #define STL_BREAK_ALL    2 /* every nested stl_loop_run returns */
 
 typedef void (*stl_cb)(stl_loop *loop, stl_watcher *w, int revents);
+/* stl_loop_set_block_hook: entering 1 just before a poll that may block, 0 just after it. */
+typedef void (*stl_block_cb)(stl_loop *loop, int entering);
 
 /* Private: a link in one of the loop's doubly linked watcher lists. */
 typedef struct stl__node {
@@ -105,7 +109,7 @@ typedef struct stl_timer {
     int64_t repeat;         /* private: ns, 0 for a one-shot */
     int64_t at;             /* private: deadline on the loop clock (ns) */
     uint64_t seq;           /* private: start order, the tie-break */
-    struct stl_timer *up, *down[4]; /* private: 4-ary heap links */
+    long hidx;              /* private: its slot in the loop's heap while active */
 } stl_timer;
 
 typedef struct stl_signal {
@@ -159,12 +163,21 @@ long stl_loop_pending_count(const stl_loop *loop);
 unsigned stl_loop_backend(const stl_loop *loop);
 /* The backend's name: "epoll", "poll" or "kqueue". */
 const char *stl_loop_backend_name(const stl_loop *loop);
+/* The backend's own fd (the epoll or kqueue fd; it changes after a fork), or -1 for poll. */
+int stl_loop_backend_fd(const stl_loop *loop);
+/* 1 if a signal owned by this loop arrived and its watchers have not been fed yet. */
+int stl_loop_sig_pending(const stl_loop *loop);
+/* The fd is about to be closed: feeds every active io watcher on it its own events, and marks the
+ * fd so that it is registered afresh (a reused number is a new file); the count fed, or -EBADF. */
+int stl_loop_closing_fd(stl_loop *loop, int fd);
 /* The STL_BACKEND_* bits this build supports. */
 unsigned stl_loop_supported_backends(void);
 /* Announces a fork: the next iteration (in the child) rebuilds kernel state. */
 void stl_loop_fork(stl_loop *loop);
 /* Calls the callbacks of every pending watcher now, highest priority first. */
 void stl_loop_invoke_pending(stl_loop *loop);
+/* Sets fn (or NULL) to be called around every poll with a non-zero timeout, never around one that cannot block. */
+void stl_loop_set_block_hook(stl_loop *loop, stl_block_cb fn);
 /* Stores a pointer for the embedding layer. */
 void stl_loop_set_data(stl_loop *loop, void *data);
 /* The pointer stored with stl_loop_set_data. */
@@ -208,12 +221,14 @@ int stl_timer_set(stl_timer *w, double after, double repeat);
 int stl_timer_set_repeat(stl_timer *w, double repeat);
 /* The repeat interval in seconds. */
 double stl_timer_repeat(const stl_timer *w);
-/* Starts the timer at now + after; never fails. */
+/* Starts the timer at now + after; -ENOMEM if the heap had to grow and could not (rare: see heap.c). */
 int stl_timer_start(stl_loop *loop, stl_timer *w);
 /* Stops the timer. */
 void stl_timer_stop(stl_loop *loop, stl_timer *w);
-/* Restarts a repeating timer at now + repeat (stops it if repeat is 0); clears pending. */
+/* Restarts a repeating timer at now + repeat (stops it if repeat is 0); clears pending; -ENOMEM as start. */
 int stl_timer_again(stl_loop *loop, stl_timer *w);
+/* The deadline (seconds, on stl_loop_now's clock) of an active timer; of the last start if inactive. */
+double stl_timer_at(const stl_timer *w);
 /* Seconds until it fires (active), or its `after` (inactive). */
 double stl_timer_remaining(const stl_loop *loop, const stl_timer *w);
 

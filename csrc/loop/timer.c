@@ -41,9 +41,7 @@ static inline int64_t stl__deadline(const stl_loop *loop, int64_t delta)
 int stl_timer_init(stl_timer *w, stl_cb cb, double after, double repeat)
 {
     stl__watcher_init(&w->w, cb);
-    w->up = NULL;
-    for (int j = 0; j < 4; j++)
-        w->down[j] = NULL;
+    w->hidx = -1;
     w->at = w->seq = 0;
     w->after = w->repeat = 0;
     return stl_timer_set(w, after, repeat);
@@ -75,21 +73,29 @@ double stl_timer_repeat(const stl_timer *w)
     return (double)w->repeat / 1e9;
 }
 
-/* Enters the heap at `at`, behind every timer already started with the same deadline. */
-static void stl__timer_arm(stl_loop *loop, stl_timer *w, int64_t at)
+double stl_timer_at(const stl_timer *w)
+{
+    return (double)w->at / 1e9;
+}
+
+/* Enters the heap at `at`, behind every timer already started with the same
+ * deadline; -ENOMEM (and still inactive) if the heap could not grow. */
+static int stl__timer_arm(stl_loop *loop, stl_timer *w, int64_t at)
 {
     w->at = at;
     w->seq = ++loop->timer_seq;
-    stl__heap_insert(loop, w);
+    int rc = stl__heap_insert(loop, w);
+    if (rc)
+        return rc;
     stl__activate(loop, &w->w);
+    return 0;
 }
 
 int stl_timer_start(stl_loop *loop, stl_timer *w)
 {
     if (w->w.active)
         return 0;
-    stl__timer_arm(loop, w, stl__deadline(loop, w->after));
-    return 0;
+    return stl__timer_arm(loop, w, stl__deadline(loop, w->after));
 }
 
 void stl_timer_stop(stl_loop *loop, stl_timer *w)
@@ -118,7 +124,7 @@ int stl_timer_again(stl_loop *loop, stl_timer *w)
             stl_timer_stop(loop, w);
         }
     } else if (w->repeat) {
-        stl__timer_arm(loop, w, stl__deadline(loop, w->repeat));
+        return stl__timer_arm(loop, w, stl__deadline(loop, w->repeat));
     }
     return 0;
 }
@@ -138,8 +144,8 @@ double stl_timer_remaining(const stl_loop *loop, const stl_timer *w)
  */
 void stl__timers_due(stl_loop *loop)
 {
-    while (loop->heap && loop->heap->at <= loop->now) {
-        stl_timer *w = loop->heap;
+    while (loop->ntimers && loop->heap[0].at <= loop->now) {
+        stl_timer *w = loop->heap[0].w;
         if (w->repeat) {
             w->at += w->repeat;
             if (w->at <= loop->now)

@@ -15,12 +15,13 @@
  *     and never touches them again) and releases the held list; watchers
  *     then refuse to start: ValueError('operation on destroyed loop').
  *
- * The GIL: the loop's internal prepare watcher (priority MINPRI) releases
- * the GIL just before the poll; the first callback afterwards, or the end
- * of run(), takes it back (stl_pyloop_acquire).  While it is released,
- * `saved` is set, and other threads may only use the thread-safe entries
- * (async_.send, run_callback_threadsafe); anything else that would touch
- * the C loop raises RuntimeError.
+ * The GIL: released only around a poll that may block (the C loop's block
+ * hook, stl_loop_set_block_hook: never for a poll with timeout 0, where the
+ * release and re-take would cost more than the poll), and taken back as
+ * soon as the poll returns.  While it is released, `saved` is set, and
+ * other threads may only use the thread-safe entries (async_.send,
+ * run_callback_threadsafe); anything else that would touch the C loop
+ * raises RuntimeError.
  *
  * The C fast path: a watcher with `ccb` set calls ccb(w, revents, carg)
  * (with the GIL held) instead of its Python callback: no Python call per
@@ -60,7 +61,7 @@ struct stl_pyloop {
     stl_async wake;             /* run_callback_threadsafe's wake-up */
     stl_timer timer0;           /* armed when a drain hit the time slice */
     PyThreadState *saved;       /* set while the GIL is released around the poll */
-    int gil_phase;              /* the prepare phase released the GIL */
+    int gil_phase;              /* the prepare phase allows the poll to release the GIL */
     /* KeyboardInterrupt/SystemExit (or a failing handle_error) waiting for run() */
     PyObject *exc_type, *exc_value, *exc_tb;
     char is_default;
@@ -96,10 +97,13 @@ extern PyTypeObject *stl_pywatcher_kinds[STL_PWK_COUNT];
 int stl_loop_types_ready(PyObject *module);
 
 /* --- loop_type.c --- */
-/* Takes the GIL back if the poll phase released it. */
+/* Takes the GIL back if the poll released it (a no-op unless inside the poll). */
 void stl_pyloop_acquire(stl_pyloop *pl);
-/* Releases the GIL for the poll (the loop thread, from the prepare phase). */
+/* Says the coming poll may release the GIL (the prepare phase ended cleanly); the
+ * block hook then releases it if, and only if, the poll may block. */
 void stl_pyloop_release(stl_pyloop *pl);
+/* The block hook of every Python loop's C loop: the GIL around a blocking poll. */
+void stl_pyloop_block_hook(stl_loop *loop, int entering);
 /* 0, or -1 with ValueError (destroyed) / RuntimeError (blocked in another thread). */
 int stl_pyloop_check(stl_pyloop *pl);
 /* The pending exception goes to handle_error; system errors are kept for run(). */
@@ -133,17 +137,20 @@ void stl_pywatcher_dispatch(stl_loop *loop, stl_watcher *cw, int revents);
 int stl_pywatcher_kind_start(stl_pywatcher *w);
 void stl_pywatcher_kind_stop(stl_pywatcher *w);
 int stl_watcher_kinds_ready(PyObject *module);
-PyObject *stl_pyloop_new_io(stl_pyloop *pl, PyObject *args, PyObject *kw);
-PyObject *stl_pyloop_new_timer(stl_pyloop *pl, PyObject *args, PyObject *kw);
-PyObject *stl_pyloop_new_signal(stl_pyloop *pl, PyObject *args, PyObject *kw);
-PyObject *stl_pyloop_new_child(stl_pyloop *pl, PyObject *args, PyObject *kw);
-PyObject *stl_pyloop_new_idle(stl_pyloop *pl, PyObject *args, PyObject *kw);
-PyObject *stl_pyloop_new_prepare(stl_pyloop *pl, PyObject *args, PyObject *kw);
-PyObject *stl_pyloop_new_check(stl_pyloop *pl, PyObject *args, PyObject *kw);
-PyObject *stl_pyloop_new_fork(stl_pyloop *pl, PyObject *args, PyObject *kw);
-PyObject *stl_pyloop_new_async(stl_pyloop *pl, PyObject *args, PyObject *kw);
+PyObject *stl_pyloop_new_io(stl_pyloop *pl, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+PyObject *stl_pyloop_new_timer(stl_pyloop *pl, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+PyObject *stl_pyloop_new_signal(stl_pyloop *pl, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+PyObject *stl_pyloop_new_child(stl_pyloop *pl, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+PyObject *stl_pyloop_new_idle(stl_pyloop *pl, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+PyObject *stl_pyloop_new_prepare(stl_pyloop *pl, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+PyObject *stl_pyloop_new_check(stl_pyloop *pl, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+PyObject *stl_pyloop_new_fork(stl_pyloop *pl, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+PyObject *stl_pyloop_new_async(stl_pyloop *pl, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
 
-/* Sets an OSError from a negative errno; returns NULL. */
+/* The sentinel that start(cb, EVENTS, ...) replaces with revents (gevent's GEVENT_CORE_EVENTS). */
+extern PyObject *stl_pyloop_EVENTS;
+
+/* Sets an OSError (MemoryError for -ENOMEM) from a negative errno; returns NULL. */
 PyObject *stl_pyloop_errno(int rc);
 
 #endif /* STL_PY_LOOP_H */

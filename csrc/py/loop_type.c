@@ -8,6 +8,7 @@
  * ownership rules).
  */
 #include "loop.h"
+#include "stolon_api.h"
 
 #include <string.h>
 
@@ -16,6 +17,8 @@ static stl_pyloop *stl__default_loop;
 
 PyObject *stl_pyloop_errno(int rc)
 {
+    if (rc == -ENOMEM)
+        return PyErr_NoMemory();
     errno = -rc;
     return PyErr_SetFromErrno(PyExc_OSError);
 }
@@ -33,12 +36,29 @@ void stl_pyloop_acquire(stl_pyloop *pl)
 
 void stl_pyloop_release(stl_pyloop *pl)
 {
-    if (pl->saved != NULL)
-        return;
-    /* saved is set before the GIL goes, so that other threads see it. */
-    pl->saved = PyThreadState_Get();
     pl->gil_phase = 1;
-    (void)PyEval_SaveThread();
+}
+
+/*
+ * Called by the C loop around a poll that may block, and only then: a poll
+ * with timeout 0 (callbacks pending, NOWAIT, a timer already due) keeps the
+ * GIL, since releasing and re-taking it costs more than the poll itself.
+ * The GIL goes only if the prepare phase allowed it (no error waits for
+ * run() to raise).
+ */
+void stl_pyloop_block_hook(stl_loop *loop, int entering)
+{
+    stl_pyloop *pl = stl_loop_get_data(loop);
+    if (entering) {
+        if (!pl->gil_phase || pl->saved != NULL || pl->exc_type != NULL)
+            return;
+        /* saved is set before the GIL goes, so that other threads see it. */
+        pl->saved = PyThreadState_Get();
+        (void)PyEval_SaveThread();
+    } else {
+        stl_pyloop_acquire(pl);
+        pl->gil_phase = 0;
+    }
 }
 
 int stl_pyloop_check(stl_pyloop *pl)
@@ -205,8 +225,15 @@ static PyObject *loop_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     if (dflt != Py_None && want_default < 0)
         return NULL;
     if (want_default == 1 && stl__default_loop != NULL) {
-        PyErr_SetString(PyExc_ValueError, "a default loop already exists");
-        return NULL;
+        /* gevent (libev's ev_default_loop): loop(default=True) is the one
+         * default loop, from any thread and whatever the flags; we hand out
+         * the same object, not a second C loop (two loops would fight over
+         * SIGCHLD).  Only a different type cannot share it. */
+        if (!PyObject_TypeCheck((PyObject *)stl__default_loop, type)) {
+            PyErr_SetString(PyExc_ValueError, "a default loop of another type already exists");
+            return NULL;
+        }
+        return Py_NewRef((PyObject *)stl__default_loop);
     }
     stl_pyloop *pl = (stl_pyloop *)type->tp_alloc(type, 0);
     if (pl == NULL)
@@ -217,6 +244,7 @@ static PyObject *loop_new(PyTypeObject *type, PyObject *args, PyObject *kw)
         return stl_pyloop_errno(rc);
     }
     stl_loop_set_data(pl->loop, pl);
+    stl_loop_set_block_hook(pl->loop, stl_pyloop_block_hook);
     if (stl_pyloop_callbacks_init(pl) < 0) {
         Py_DECREF(pl);
         return NULL;
@@ -377,7 +405,37 @@ static PyObject *loop_run_callback_threadsafe(stl_pyloop *pl, PyObject *args)
     return stl_pyloop_run_callback_threadsafe(pl, args);
 }
 
+/* gevent's closing_fd: wakes the watchers of fd (True if there were any:
+ * the caller then defers the close to a check watcher) and makes the loop
+ * register the number afresh, so a reused fd is safe. */
+static PyObject *loop_closing_fd(stl_pyloop *pl, PyObject *arg)
+{
+    int fd = PyObject_AsFileDescriptor(arg);
+    if (fd < 0 || stl_pyloop_check(pl) < 0)
+        return NULL;
+    int n = stl_loop_closing_fd(pl->loop, fd);
+    if (n < 0)
+        return stl_pyloop_errno(n);
+    return PyBool_FromLong(n > 0);
+}
+
+/* gevent's fileno(): the backend's fd (epoll, kqueue), None for poll or a destroyed loop. */
+static PyObject *loop_fileno(stl_pyloop *pl, PyObject *unused)
+{
+    int fd = pl->loop ? stl_loop_backend_fd(pl->loop) : -1;
+    if (fd < 0)
+        Py_RETURN_NONE;
+    return PyLong_FromLong(fd);
+}
+
 /* ---- attributes ---- */
+
+static PyObject *loop_get_sig_pending(stl_pyloop *pl, void *c)
+{
+    if (pl->loop == NULL)
+        return stl_pyloop_check(pl), NULL;
+    return PyBool_FromLong(stl_loop_sig_pending(pl->loop));
+}
 
 static PyObject *stl__loop_int(stl_pyloop *pl, long v)
 {
@@ -436,17 +494,21 @@ static PyObject *loop_repr(stl_pyloop *pl)
 }
 
 #define KW (METH_VARARGS | METH_KEYWORDS)
+#define FKW (METH_FASTCALL | METH_KEYWORDS)
 static PyMethodDef loop_methods[] = {
-    {"io", (PyCFunction)(void (*)(void))stl_pyloop_new_io, KW, "io(fd, events, ref=True, priority=None)"},
-    {"timer", (PyCFunction)(void (*)(void))stl_pyloop_new_timer, KW,
+    {"closing_fd", (PyCFunction)loop_closing_fd, METH_O,
+     "closing_fd(fd): fd is about to close; wakes its watchers; True if there were any."},
+    {"fileno", (PyCFunction)loop_fileno, METH_NOARGS, "The backend's fd (epoll, kqueue), or None (poll)."},
+    {"io", (PyCFunction)(void (*)(void))stl_pyloop_new_io, FKW, "io(fd, events, ref=True, priority=None)"},
+    {"timer", (PyCFunction)(void (*)(void))stl_pyloop_new_timer, FKW,
      "timer(after=0.0, repeat=0.0, ref=True, priority=None)"},
-    {"signal", (PyCFunction)(void (*)(void))stl_pyloop_new_signal, KW, "signal(signum, ref=True, priority=None)"},
-    {"child", (PyCFunction)(void (*)(void))stl_pyloop_new_child, KW, "child(pid, trace=0, ref=True)"},
-    {"idle", (PyCFunction)(void (*)(void))stl_pyloop_new_idle, KW, "idle(ref=True, priority=None)"},
-    {"prepare", (PyCFunction)(void (*)(void))stl_pyloop_new_prepare, KW, "prepare(ref=True, priority=None)"},
-    {"check", (PyCFunction)(void (*)(void))stl_pyloop_new_check, KW, "check(ref=True, priority=None)"},
-    {"fork", (PyCFunction)(void (*)(void))stl_pyloop_new_fork, KW, "fork(ref=True, priority=None)"},
-    {"async_", (PyCFunction)(void (*)(void))stl_pyloop_new_async, KW, "async_(ref=True, priority=None)"},
+    {"signal", (PyCFunction)(void (*)(void))stl_pyloop_new_signal, FKW, "signal(signum, ref=True, priority=None)"},
+    {"child", (PyCFunction)(void (*)(void))stl_pyloop_new_child, FKW, "child(pid, trace=0, ref=True)"},
+    {"idle", (PyCFunction)(void (*)(void))stl_pyloop_new_idle, FKW, "idle(ref=True, priority=None)"},
+    {"prepare", (PyCFunction)(void (*)(void))stl_pyloop_new_prepare, FKW, "prepare(ref=True, priority=None)"},
+    {"check", (PyCFunction)(void (*)(void))stl_pyloop_new_check, FKW, "check(ref=True, priority=None)"},
+    {"fork", (PyCFunction)(void (*)(void))stl_pyloop_new_fork, FKW, "fork(ref=True, priority=None)"},
+    {"async_", (PyCFunction)(void (*)(void))stl_pyloop_new_async, FKW, "async_(ref=True, priority=None)"},
     {"run", (PyCFunction)(void (*)(void))loop_run, KW,
      "run(nowait=False, once=False): run the loop; True if referenced watchers remain."},
     {"break_", (PyCFunction)(void (*)(void))loop_break, KW, "break_(how=EVBREAK_ONE)"},
@@ -471,6 +533,7 @@ static PyGetSetDef loop_getset[] = {
     {"depth", (getter)loop_get_depth, NULL, "Nested run() calls in progress.", NULL},
     {"activecnt", (getter)loop_get_activecnt, NULL, "Referenced active watchers.", NULL},
     {"pendingcnt", (getter)loop_get_pendingcnt, NULL, "Pending watchers.", NULL},
+    {"sig_pending", (getter)loop_get_sig_pending, NULL, "A signal arrived and its watchers are not fed yet.", NULL},
     {"error_handler", (getter)loop_get_error_handler, (setter)loop_set_error_handler,
      "If set, handle_error calls error_handler.handle_error(...).", NULL},
     {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
@@ -494,8 +557,52 @@ PyTypeObject stl_pyloop_type = {
     .tp_new = loop_new,
 };
 
+/* ---- the loop's entries of the _C_API capsule (stolon_api.h, version 2) ---- */
+
+static int stl__capi_start_c(PyObject *w, stl_capi_watcher_cb fn, void *arg)
+{
+    if (!PyObject_TypeCheck(w, &stl_pywatcher_type)) {
+        PyErr_Format(PyExc_TypeError, "not a stolon.loop watcher: %.200s", Py_TYPE(w)->tp_name);
+        return -1;
+    }
+    /* stl_pywatcher_ccb takes the struct; the capsule's type takes the object:
+     * the same pointer, so the cast is exact. */
+    return stl_pywatcher_start_c((stl_pywatcher *)w, (stl_pywatcher_ccb)(void (*)(void))fn, arg);
+}
+
+static int stl__capi_stop(PyObject *w)
+{
+    if (!PyObject_TypeCheck(w, &stl_pywatcher_type)) {
+        PyErr_Format(PyExc_TypeError, "not a stolon.loop watcher: %.200s", Py_TYPE(w)->tp_name);
+        return -1;
+    }
+    stl_pywatcher_stop_raw((stl_pywatcher *)w);
+    return 0;
+}
+
+/*
+ * module.c makes the capsule (and fills greenlet.h's twelve entries and
+ * `version`) before it calls stl_loop_types_ready; the loop fills its own
+ * entries, after `version`, here.
+ */
+static int stl__capi_fill(PyObject *module)
+{
+    PyObject *cap = PyObject_GetAttrString(module, "_C_API");
+    if (cap == NULL)
+        return -1;
+    stl_capi *api = PyCapsule_GetPointer(cap, "stolon._C_API");
+    Py_DECREF(cap);
+    if (api == NULL)
+        return -1;
+    api->watcher_start_c = stl__capi_start_c;
+    api->watcher_stop = stl__capi_stop;
+    return 0;
+}
+
 int stl_loop_types_ready(PyObject *module)
 {
+    if (stl__capi_fill(module) < 0)
+        return -1;
     if (PyType_Ready(&stl_pyloop_type) < 0 || PyType_Ready(&stl_pycallback_type) < 0)
         return -1;
     Py_INCREF(&stl_pyloop_type);

@@ -13,7 +13,12 @@
 
 #include <Python.h>
 
-#define STL_CAPI_VERSION 1
+/* 2: the loop's C fast path (watcher_start_c, watcher_stop) after `version`. */
+#define STL_CAPI_VERSION 2
+
+/* A C callback for watcher_start_c: called with the GIL held, with the
+ * watcher object (borrowed), the events, and the arg given at start. */
+typedef void (*stl_capi_watcher_cb)(PyObject *watcher, int revents, void *arg);
 
 /* The first twelve entries have greenlet.h's order and meaning
  * (_PyGreenlet_API[0..11]), so C code written against greenlet's table
@@ -37,6 +42,17 @@ typedef struct stl_capi {
     PyObject *(*greenlet_get_parent)(PyObject *g);                  /* 11 */
     /* stolon's own entries follow */
     int version;
+    /* Version 2 and later.  watcher_start_c(w, fn, arg): start a stolon.loop
+     * watcher so that each event calls fn(w, revents, arg) in C instead of a
+     * Python callback (its Python callback and args are dropped); 0, or -1
+     * with an exception (closed watcher, destroyed loop, the C start failed:
+     * MemoryError if the timer heap could not grow).  w must be a
+     * stolon.loop watcher (TypeError otherwise). */
+    int (*watcher_start_c)(PyObject *w, stl_capi_watcher_cb fn, void *arg);
+    /* watcher_stop(w): stop it (a no-op if inactive; forgets a pending event);
+     * 0, or -1 with TypeError if w is not a stolon.loop watcher.  The
+     * watcher may be freed by this call if the loop held the last reference. */
+    int (*watcher_stop)(PyObject *w);
 } stl_capi;
 
 #endif /* STOLON_API_H */

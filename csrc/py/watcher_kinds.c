@@ -7,6 +7,7 @@
 #include "loop.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <string.h>
 
 typedef struct { stl_pywatcher base; stl_io c; } stl_pyio;
@@ -19,7 +20,7 @@ typedef struct { stl_pywatcher base; stl_check c; } stl_pycheck;
 typedef struct { stl_pywatcher base; stl_fork c; } stl_pyfork;
 typedef struct { stl_pywatcher base; stl_async c; } stl_pyasync;
 
-int stl__pw_set_callback(stl_pywatcher *w, PyObject *args, Py_ssize_t first);
+int stl__pw_set_callback(stl_pywatcher *w, PyObject *const *args, Py_ssize_t nargs);
 int stl__pw_set_priority_obj(stl_pywatcher *w, PyObject *v);
 PyObject *stl_pywatcher_no_new(PyTypeObject *t, PyObject *a, PyObject *k);
 
@@ -102,14 +103,94 @@ static PyObject *stl__pw_finish(stl_pywatcher *w, int rc, int ref, PyObject *pri
     return (PyObject *)w;
 }
 
-PyObject *stl_pyloop_new_io(stl_pyloop *pl, PyObject *args, PyObject *kw)
+/*
+ * The factories' argument parsing, for METH_FASTCALL | METH_KEYWORDS:
+ * PyArg_ParseTupleAndKeywords builds a tuple and walks a format string on
+ * every call, and loop.timer(...) runs once per timer.  Fills out[] with
+ * borrowed references (NULL: not given); -1 with TypeError for too many,
+ * unknown, repeated or missing (the first `required`) arguments.
+ */
+static int stl__fc_parse(const char *fname, const char *const *names, int nnames, int required,
+                         PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, PyObject **out)
 {
-    static char *kwlist[] = {"fd", "events", "ref", "priority", NULL};
-    PyObject *fdobj, *priority = Py_None;
-    int events, ref = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "Oi|pO:io", kwlist, &fdobj, &events, &ref, &priority))
+    if (nargs > nnames) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most %d arguments (%zd given)", fname, nnames, nargs);
+        return -1;
+    }
+    for (int i = 0; i < nnames; i++)
+        out[i] = i < nargs ? args[i] : NULL;
+    Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t k = 0; k < nk; k++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+        int i = 0;
+        while (i < nnames && PyUnicode_CompareWithASCIIString(key, names[i]) != 0)
+            i++;
+        if (i == nnames) {
+            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'", fname, key);
+            return -1;
+        }
+        if (out[i] != NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", fname, names[i]);
+            return -1;
+        }
+        out[i] = args[nargs + k];
+    }
+    for (int i = 0; i < required; i++)
+        if (out[i] == NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'", fname, names[i]);
+            return -1;
+        }
+    return 0;
+}
+
+/* An int argument (like PyArg's "i": floats refused); dflt if not given. */
+static int stl__fc_int(PyObject *o, int dflt, int *out)
+{
+    if (o == NULL) {
+        *out = dflt;
+        return 0;
+    }
+    if (PyFloat_Check(o)) {
+        PyErr_SetString(PyExc_TypeError, "integer argument expected, got float");
+        return -1;
+    }
+    long v = PyLong_AsLong(o);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (v < INT_MIN || v > INT_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "signed integer is out of range");
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+/* A float argument (like PyArg's "d"); dflt if not given. */
+static int stl__fc_double(PyObject *o, double dflt, double *out)
+{
+    if (o == NULL) {
+        *out = dflt;
+        return 0;
+    }
+    *out = PyFloat_CheckExact(o) ? PyFloat_AS_DOUBLE(o) : PyFloat_AsDouble(o);
+    return (*out == -1.0 && PyErr_Occurred()) ? -1 : 0;
+}
+
+/* A truth value (like PyArg's "p"); dflt if not given. */
+static int stl__fc_bool(PyObject *o, int dflt)
+{
+    return o == NULL ? dflt : PyObject_IsTrue(o);
+}
+
+PyObject *stl_pyloop_new_io(stl_pyloop *pl, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"fd", "events", "ref", "priority"};
+    PyObject *a[4];
+    int events, ref;
+    if (stl__fc_parse("io", names, 4, 2, args, nargs, kwnames, a) < 0 || stl__fc_int(a[1], 0, &events) < 0
+        || (ref = stl__fc_bool(a[2], 1)) < 0)
         return NULL;
-    int fd = PyObject_AsFileDescriptor(fdobj);
+    int fd = PyObject_AsFileDescriptor(a[0]);
     if (fd < 0)
         return NULL;
     if (events & ~(STL_READ | STL_WRITE)) {
@@ -122,36 +203,37 @@ PyObject *stl_pyloop_new_io(stl_pyloop *pl, PyObject *args, PyObject *kw)
     if (w == NULL)
         return NULL;
     int rc = stl_io_init(C_OF(w, stl_pyio), stl_pywatcher_dispatch, fd, events);
-    return stl__pw_finish(w, rc, ref, priority);
+    return stl__pw_finish(w, rc, ref, a[3]);
 }
 
-PyObject *stl_pyloop_new_timer(stl_pyloop *pl, PyObject *args, PyObject *kw)
+PyObject *stl_pyloop_new_timer(stl_pyloop *pl, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    static char *kwlist[] = {"after", "repeat", "ref", "priority", NULL};
-    double after = 0.0, repeat = 0.0;
-    int ref = 1;
-    PyObject *priority = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|ddpO:timer", kwlist, &after, &repeat, &ref, &priority))
+    static const char *const names[] = {"after", "repeat", "ref", "priority"};
+    PyObject *a[4];
+    double after, repeat;
+    int ref;
+    if (stl__fc_parse("timer", names, 4, 0, args, nargs, kwnames, a) < 0 || stl__fc_double(a[0], 0.0, &after) < 0
+        || stl__fc_double(a[1], 0.0, &repeat) < 0 || (ref = stl__fc_bool(a[2], 1)) < 0)
         return NULL;
     if (!(after >= 0.0) || !(repeat >= 0.0)) {
         PyErr_Format(PyExc_ValueError, "timer times must be non-negative numbers (after=%R, repeat=%R)",
-                     PyTuple_Size(args) > 0 ? PyTuple_GET_ITEM(args, 0) : Py_None,
-                     PyTuple_Size(args) > 1 ? PyTuple_GET_ITEM(args, 1) : Py_None);
+                     a[0] ? a[0] : Py_None, a[1] ? a[1] : Py_None);
         return NULL;
     }
     stl_pywatcher *w = stl__pw_alloc(pl, STL_PWK_TIMER);
     if (w == NULL)
         return NULL;
     int rc = stl_timer_init(C_OF(w, stl_pytimer), stl_pywatcher_dispatch, after, repeat);
-    return stl__pw_finish(w, rc, ref, priority);
+    return stl__pw_finish(w, rc, ref, a[3]);
 }
 
-PyObject *stl_pyloop_new_signal(stl_pyloop *pl, PyObject *args, PyObject *kw)
+PyObject *stl_pyloop_new_signal(stl_pyloop *pl, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    static char *kwlist[] = {"signum", "ref", "priority", NULL};
-    int signum, ref = 1;
-    PyObject *priority = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "i|pO:signal", kwlist, &signum, &ref, &priority))
+    static const char *const names[] = {"signum", "ref", "priority"};
+    PyObject *a[3];
+    int signum, ref;
+    if (stl__fc_parse("signal", names, 3, 1, args, nargs, kwnames, a) < 0 || stl__fc_int(a[0], 0, &signum) < 0
+        || (ref = stl__fc_bool(a[1], 1)) < 0)
         return NULL;
     stl_pywatcher *w = stl__pw_alloc(pl, STL_PWK_SIGNAL);
     if (w == NULL)
@@ -163,15 +245,16 @@ PyObject *stl_pyloop_new_signal(stl_pyloop *pl, PyObject *args, PyObject *kw)
         Py_DECREF(w);
         return PyErr_Format(PyExc_ValueError, "illegal signal number: %d", signum);
     }
-    return stl__pw_finish(w, rc, ref, priority);
+    return stl__pw_finish(w, rc, ref, a[2]);
 }
 
-PyObject *stl_pyloop_new_child(stl_pyloop *pl, PyObject *args, PyObject *kw)
+PyObject *stl_pyloop_new_child(stl_pyloop *pl, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    static char *kwlist[] = {"pid", "trace", "ref", "priority", NULL};
-    int pid, trace = 0, ref = 1;
-    PyObject *priority = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "i|ipO:child", kwlist, &pid, &trace, &ref, &priority))
+    static const char *const names[] = {"pid", "trace", "ref", "priority"};
+    PyObject *a[4];
+    int pid, trace, ref;
+    if (stl__fc_parse("child", names, 4, 1, args, nargs, kwnames, a) < 0 || stl__fc_int(a[0], 0, &pid) < 0
+        || stl__fc_int(a[1], 0, &trace) < 0 || (ref = stl__fc_bool(a[2], 1)) < 0)
         return NULL;
     if (pid <= 0)
         return PyErr_Format(PyExc_ValueError, "child watchers need a pid > 0, not %d", pid);
@@ -179,16 +262,17 @@ PyObject *stl_pyloop_new_child(stl_pyloop *pl, PyObject *args, PyObject *kw)
     if (w == NULL)
         return NULL;
     int rc = stl_child_init(C_OF(w, stl_pychild), stl_pywatcher_dispatch, (pid_t)pid, trace);
-    return stl__pw_finish(w, rc, ref, priority);
+    return stl__pw_finish(w, rc, ref, a[3]);
 }
 
 /* idle, prepare, check, fork, async_: (ref=True, priority=None). */
-static PyObject *stl__new_plain(stl_pyloop *pl, PyObject *args, PyObject *kw, int kind, const char *fmt)
+static PyObject *stl__new_plain(stl_pyloop *pl, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                                int kind, const char *fname)
 {
-    static char *kwlist[] = {"ref", "priority", NULL};
-    int ref = 1;
-    PyObject *priority = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, fmt, kwlist, &ref, &priority))
+    static const char *const names[] = {"ref", "priority"};
+    PyObject *a[2];
+    int ref;
+    if (stl__fc_parse(fname, names, 2, 0, args, nargs, kwnames, a) < 0 || (ref = stl__fc_bool(a[0], 1)) < 0)
         return NULL;
     stl_pywatcher *w = stl__pw_alloc(pl, kind);
     if (w == NULL)
@@ -201,29 +285,19 @@ static PyObject *stl__new_plain(stl_pyloop *pl, PyObject *args, PyObject *kw, in
     case STL_PWK_FORK: stl_fork_init(C_OF(w, stl_pyfork), cb); break;
     case STL_PWK_ASYNC: stl_async_init(C_OF(w, stl_pyasync), cb); break;
     }
-    return stl__pw_finish(w, 0, ref, priority);
+    return stl__pw_finish(w, 0, ref, a[1]);
 }
 
-PyObject *stl_pyloop_new_idle(stl_pyloop *pl, PyObject *a, PyObject *k)
-{
-    return stl__new_plain(pl, a, k, STL_PWK_IDLE, "|pO:idle");
-}
-PyObject *stl_pyloop_new_prepare(stl_pyloop *pl, PyObject *a, PyObject *k)
-{
-    return stl__new_plain(pl, a, k, STL_PWK_PREPARE, "|pO:prepare");
-}
-PyObject *stl_pyloop_new_check(stl_pyloop *pl, PyObject *a, PyObject *k)
-{
-    return stl__new_plain(pl, a, k, STL_PWK_CHECK, "|pO:check");
-}
-PyObject *stl_pyloop_new_fork(stl_pyloop *pl, PyObject *a, PyObject *k)
-{
-    return stl__new_plain(pl, a, k, STL_PWK_FORK, "|pO:fork");
-}
-PyObject *stl_pyloop_new_async(stl_pyloop *pl, PyObject *a, PyObject *k)
-{
-    return stl__new_plain(pl, a, k, STL_PWK_ASYNC, "|pO:async_");
-}
+#define STL__PLAIN_FACTORY(fn, kind, fname)                                                      \
+    PyObject *fn(stl_pyloop *pl, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)   \
+    {                                                                                          \
+        return stl__new_plain(pl, args, nargs, kwnames, kind, fname);                          \
+    }
+STL__PLAIN_FACTORY(stl_pyloop_new_idle, STL_PWK_IDLE, "idle")
+STL__PLAIN_FACTORY(stl_pyloop_new_prepare, STL_PWK_PREPARE, "prepare")
+STL__PLAIN_FACTORY(stl_pyloop_new_check, STL_PWK_CHECK, "check")
+STL__PLAIN_FACTORY(stl_pyloop_new_fork, STL_PWK_FORK, "fork")
+STL__PLAIN_FACTORY(stl_pyloop_new_async, STL_PWK_ASYNC, "async_")
 
 /* ---- io ---- */
 
@@ -248,32 +322,39 @@ static int io_set_events(stl_pywatcher *w, PyObject *v, void *c)
     return 0;
 }
 
+/* gevent's events_str: 'READ', 'WRITE', 'READ|WRITE' or ''. */
+static PyObject *io_get_events_str(stl_pywatcher *w, void *c)
+{
+    static const char *const strs[] = {"", "READ", "WRITE", "READ|WRITE"};
+    return PyUnicode_FromString(strs[C_OF(w, stl_pyio)->events & (STL_READ | STL_WRITE)]);
+}
+
 static PyGetSetDef io_getset[] = {
     {"fd", (getter)io_get_fd, NULL, "The file descriptor.", NULL},
+    {"events_str", (getter)io_get_events_str, NULL, "The events as text: 'READ|WRITE'.", NULL},
     {"events", (getter)io_get_events, (setter)io_set_events, "READ (1) | WRITE (2).", NULL},
     {NULL}
 };
 
 /* ---- timer ---- */
 
-/* Pops update=... from kw (timer.start and again); -1 on error. */
-static int stl__update_kw(PyObject *kw, int dflt)
+/* update=... among the keywords of timer.start and again (the only one); -1 on error. */
+static int stl__update_kw(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, int dflt)
 {
-    if (kw == NULL)
+    Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nk == 0)
         return dflt;
-    PyObject *v = PyDict_GetItemString(kw, "update");
-    Py_ssize_t n = PyDict_Size(kw);
-    if (n > (v ? 1 : 0)) {
+    if (nk > 1 || PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "update") != 0) {
         PyErr_SetString(PyExc_TypeError, "the only keyword argument is 'update'");
         return -1;
     }
-    return v ? PyObject_IsTrue(v) : dflt;
+    return PyObject_IsTrue(args[nargs]);
 }
 
-static PyObject *timer_start(stl_pywatcher *w, PyObject *args, PyObject *kw)
+static PyObject *timer_start(stl_pywatcher *w, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    int update = stl__update_kw(kw, 0);
-    if (update < 0 || stl_pyloop_check(w->loop) < 0 || stl__pw_set_callback(w, args, 0) < 0)
+    int update = stl__update_kw(args, nargs, kwnames, 0);
+    if (update < 0 || stl_pyloop_check(w->loop) < 0 || stl__pw_set_callback(w, args, nargs) < 0)
         return NULL;
     if (update)
         stl_loop_update_now(w->loop->loop);
@@ -282,10 +363,10 @@ static PyObject *timer_start(stl_pywatcher *w, PyObject *args, PyObject *kw)
     Py_RETURN_NONE;
 }
 
-static PyObject *timer_again(stl_pywatcher *w, PyObject *args, PyObject *kw)
+static PyObject *timer_again(stl_pywatcher *w, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    int update = stl__update_kw(kw, 1);
-    if (update < 0 || w->closed || stl_pyloop_check(w->loop) < 0 || stl__pw_set_callback(w, args, 0) < 0) {
+    int update = stl__update_kw(args, nargs, kwnames, 1);
+    if (update < 0 || w->closed || stl_pyloop_check(w->loop) < 0 || stl__pw_set_callback(w, args, nargs) < 0) {
         if (w->closed && !PyErr_Occurred())
             PyErr_SetString(PyExc_ValueError, "operation on closed watcher");
         return NULL;
@@ -299,8 +380,10 @@ static PyObject *timer_again(stl_pywatcher *w, PyObject *args, PyObject *kw)
             return NULL;
         Py_RETURN_NONE;
     }
-    stl_timer_again(w->loop->loop, t);
+    int rc = stl_timer_again(w->loop->loop, t);
     stl_pywatcher_sync(w);
+    if (rc < 0)
+        return stl_pyloop_errno(rc); /* -ENOMEM: the heap could not grow */
     Py_RETURN_NONE;
 }
 
@@ -309,6 +392,18 @@ static PyObject *timer_get_remaining(stl_pywatcher *w, void *c)
     if (w->loop == NULL || w->loop->loop == NULL)
         return stl_pyloop_check(w->loop), NULL;
     return PyFloat_FromDouble(stl_timer_remaining(w->loop->loop, C_OF(w, stl_pytimer)));
+}
+
+/* gevent's `at`: the deadline, on loop.now()'s clock; for an inactive timer,
+ * the one a start now would give (now + after). */
+static PyObject *timer_get_at(stl_pywatcher *w, void *c)
+{
+    if (w->loop == NULL || w->loop->loop == NULL)
+        return stl_pyloop_check(w->loop), NULL;
+    stl_timer *t = C_OF(w, stl_pytimer);
+    if (w->cw->active)
+        return PyFloat_FromDouble(stl_timer_at(t));
+    return PyFloat_FromDouble(stl_loop_now(w->loop->loop) + stl_timer_remaining(w->loop->loop, t));
 }
 
 static PyObject *timer_get_repeat(stl_pywatcher *w, void *c)
@@ -329,15 +424,16 @@ static int timer_set_repeat(stl_pywatcher *w, PyObject *v, void *c)
 }
 
 static PyMethodDef timer_methods[] = {
-    {"start", (PyCFunction)(void (*)(void))timer_start, METH_VARARGS | METH_KEYWORDS,
+    {"start", (PyCFunction)(void (*)(void))timer_start, METH_FASTCALL | METH_KEYWORDS,
      "start(callback, *args, update=False)"},
-    {"again", (PyCFunction)(void (*)(void))timer_again, METH_VARARGS | METH_KEYWORDS,
+    {"again", (PyCFunction)(void (*)(void))timer_again, METH_FASTCALL | METH_KEYWORDS,
      "again(callback, *args, update=True): restart at now + repeat (libev's again)."},
     {NULL}
 };
 
 static PyGetSetDef timer_getset[] = {
     {"remaining", (getter)timer_get_remaining, NULL, "Seconds until it fires.", NULL},
+    {"at", (getter)timer_get_at, NULL, "The deadline on loop.now()'s clock (if started now, when inactive).", NULL},
     {"repeat", (getter)timer_get_repeat, (setter)timer_set_repeat, "The repeat interval.", NULL},
     {NULL}
 };
@@ -388,6 +484,34 @@ static PyMethodDef async_methods[] = {
     {NULL}
 };
 static PyGetSetDef async_getset[] = {{"pending", (getter)async_get_pending, NULL, NULL, NULL}, {NULL}};
+
+/* ---- EVENTS: gevent's GEVENT_CORE_EVENTS ---- */
+
+static PyObject *events_repr(PyObject *self) { return PyUnicode_FromString("stolon.loop.EVENTS"); }
+
+static PyTypeObject stl__events_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "stolon.loop._EVENTSType",
+    .tp_basicsize = sizeof(PyObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The type of EVENTS: start(cb, EVENTS, ...) calls cb(revents, ...).",
+    .tp_repr = events_repr,
+};
+
+/* The one instance (immortal in practice: the module keeps it). */
+PyObject *stl_pyloop_EVENTS;
+
+static int stl__events_ready(PyObject *module)
+{
+    if (PyType_Ready(&stl__events_type) < 0)
+        return -1;
+    if (stl_pyloop_EVENTS == NULL && (stl_pyloop_EVENTS = PyObject_New(PyObject, &stl__events_type)) == NULL)
+        return -1;
+    if (PyModule_AddObject(module, "EVENTS", Py_NewRef(stl_pyloop_EVENTS)) < 0
+        || PyModule_AddObject(module, "GEVENT_CORE_EVENTS", Py_NewRef(stl_pyloop_EVENTS)) < 0)
+        return -1;
+    return 0;
+}
 
 /* ---- the types ---- */
 
@@ -442,5 +566,5 @@ int stl_watcher_kinds_ready(PyObject *module)
     for (int i = 0; consts[i].name; i++)
         if (PyModule_AddIntConstant(module, consts[i].name, consts[i].v) < 0)
             return -1;
-    return 0;
+    return stl__events_ready(module);
 }

@@ -109,22 +109,27 @@ int stl_pywatcher_start_c(stl_pywatcher *w, stl_pywatcher_ccb fn, void *arg)
     return stl_pywatcher_start_raw(w);
 }
 
-/* Sets callback and args from (callback, *args) starting at index `first`. */
-int stl__pw_set_callback(stl_pywatcher *w, PyObject *args, Py_ssize_t first)
+/*
+ * Sets callback and args from a vector (callback, *args), as start() gets
+ * it from METH_FASTCALL: no argument tuple is built for the call, only the
+ * args tuple the watcher keeps (the shared empty tuple when there are none).
+ */
+int stl__pw_set_callback(stl_pywatcher *w, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t n = PyTuple_GET_SIZE(args);
-    if (n <= first) {
+    if (nargs < 1) {
         PyErr_SetString(PyExc_TypeError, "start() needs a callback");
         return -1;
     }
-    PyObject *func = PyTuple_GET_ITEM(args, first);
+    PyObject *func = args[0];
     if (!PyCallable_Check(func)) {
         PyErr_Format(PyExc_TypeError, "callback must be callable, not %.200s", Py_TYPE(func)->tp_name);
         return -1;
     }
-    PyObject *rest = PyTuple_GetSlice(args, first + 1, n);
+    PyObject *rest = PyTuple_New(nargs - 1);
     if (rest == NULL)
         return -1;
+    for (Py_ssize_t i = 1; i < nargs; i++)
+        PyTuple_SET_ITEM(rest, i - 1, Py_NewRef(args[i]));
     Py_INCREF(func);
     Py_XSETREF(w->callback, func);
     Py_XSETREF(w->args, rest);
@@ -132,9 +137,9 @@ int stl__pw_set_callback(stl_pywatcher *w, PyObject *args, Py_ssize_t first)
     return 0;
 }
 
-static PyObject *pw_start(stl_pywatcher *w, PyObject *args)
+static PyObject *pw_start(stl_pywatcher *w, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (stl__usable(w) < 0 || stl__pw_set_callback(w, args, 0) < 0)
+    if (stl__usable(w) < 0 || stl__pw_set_callback(w, args, nargs) < 0)
         return NULL;
     if (stl_pywatcher_start_raw(w) < 0)
         return NULL;
@@ -178,19 +183,47 @@ static PyObject *pw_exit(stl_pywatcher *w, PyObject *args)
 
 /* ---- the C callback of every watcher object ---- */
 
+#define STL__STACK_ARGS 8
+
+/*
+ * func(*args) through vectorcall: the stored tuple's items are the vector,
+ * so no tuple is built per event.  gevent's convention: if args[0] is
+ * EVENTS, the callback gets revents in its place (in a copy of the vector).
+ */
+static PyObject *stl__call_stored(PyObject *func, PyObject *args, int revents)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    PyObject *const *argv = &PyTuple_GET_ITEM(args, 0);
+    if (n == 0 || argv[0] != stl_pyloop_EVENTS)
+        return PyObject_Vectorcall(func, argv, (size_t)n, NULL);
+    PyObject *small[STL__STACK_ARGS], **vec = small;
+    if (n > STL__STACK_ARGS && (vec = PyMem_Malloc((size_t)n * sizeof *vec)) == NULL)
+        return PyErr_NoMemory();
+    PyObject *ev = PyLong_FromLong(revents);
+    PyObject *r = NULL;
+    if (ev != NULL) {
+        vec[0] = ev;
+        for (Py_ssize_t i = 1; i < n; i++)
+            vec[i] = argv[i];
+        r = PyObject_Vectorcall(func, vec, (size_t)n, NULL);
+        Py_DECREF(ev);
+    }
+    if (vec != small)
+        PyMem_Free(vec);
+    return r;
+}
+
 void stl_pywatcher_dispatch(stl_loop *loop, stl_watcher *cw, int revents)
 {
     stl_pywatcher *w = cw->data;
     stl_pyloop *pl = w->loop;
     stl_pyloop_acquire(pl);
-    if (!(revents & STL_PREPARE))
-        pl->gil_phase = 0;
     Py_INCREF(w);
     if (w->ccb != NULL) {
         w->ccb(w, revents, w->carg);
     } else if (w->callback != NULL) {
         PyObject *func = Py_NewRef(w->callback), *args = Py_NewRef(w->args);
-        PyObject *r = PyObject_Call(func, args, NULL);
+        PyObject *r = stl__call_stored(func, args, revents);
         if (r == NULL)
             stl_pyloop_report(pl, (PyObject *)w);
         Py_XDECREF(r);
@@ -204,8 +237,6 @@ void stl_pywatcher_dispatch(stl_loop *loop, stl_watcher *cw, int revents)
     }
     stl_pywatcher_sync(w);
     Py_DECREF(w);
-    if ((revents & STL_PREPARE) && pl->gil_phase && pl->exc_type == NULL && pl->loop != NULL)
-        stl_pyloop_release(pl); /* a prepare after ours: the poll comes next */
 }
 
 /* ---- attributes ---- */
@@ -352,7 +383,8 @@ static PyObject *pw_repr(stl_pywatcher *w)
 }
 
 static PyMethodDef pw_methods[] = {
-    {"start", (PyCFunction)pw_start, METH_VARARGS, "start(callback, *args): call callback(*args) on events."},
+    {"start", (PyCFunction)(void (*)(void))pw_start, METH_FASTCALL,
+     "start(callback, *args): call callback(*args) on events (EVENTS in args[0] becomes the revents)."},
     {"stop", (PyCFunction)pw_stop, METH_NOARGS, "Stop; forgets a pending event, callback and args."},
     {"close", (PyCFunction)pw_close, METH_NOARGS, "Stop for good; start() then raises ValueError."},
     {"__enter__", (PyCFunction)pw_enter, METH_NOARGS, NULL},

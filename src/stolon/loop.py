@@ -7,6 +7,13 @@ best one.  Watchers come from its factory methods (``io``, ``timer``, ``signal``
 ``callback(*args)``.  Exceptions from callbacks go to ``loop.handle_error(context,
 type, value, tb)`` (which prints them, or passes them to ``loop.error_handler``);
 ``KeyboardInterrupt`` and ``SystemExit`` stop the loop and are raised by ``run()``.
+As in gevent, ``start(callback, EVENTS, *args)`` passes the events (``READ``, ``WRITE``,
+...) in the place of ``EVENTS``.
+
+The default loop: ``loop(default=True)`` returns the process's default loop if one
+exists (from any thread, as gevent's libev loop shares ``ev_default_loop``);
+``default=None`` makes the default loop only in the main thread and only if there is
+none yet.
 
 Lifetime: a started watcher is owned by its loop until it stops, so one the program
 no longer references keeps running (as in gevent) until ``stop()``, ``close()`` or
@@ -39,6 +46,8 @@ MAXPRI = _core.MAXPRI
 EVBREAK_CANCEL = _core.EVBREAK_CANCEL
 EVBREAK_ONE = _core.EVBREAK_ONE
 EVBREAK_ALL = _core.EVBREAK_ALL
+#: ``w.start(cb, EVENTS, *args)`` calls ``cb(revents, *args)`` (gevent's ``GEVENT_CORE_EVENTS``).
+EVENTS = GEVENT_CORE_EVENTS = _core.EVENTS
 
 
 def supported_backends():
@@ -55,4 +64,4 @@ def supported_backends():
 
 __all__ = ["loop", "watcher", "io", "timer", "signal", "child", "idle", "prepare", "check",
            "fork", "async_", "callback", "READ", "WRITE", "MINPRI", "MAXPRI", "EVBREAK_CANCEL",
-           "EVBREAK_ONE", "EVBREAK_ALL", "supported_backends"]
+           "EVBREAK_ONE", "EVBREAK_ALL", "EVENTS", "GEVENT_CORE_EVENTS", "supported_backends"]

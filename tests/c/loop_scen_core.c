@@ -570,3 +570,54 @@ int tl_prepare_check_pairs(unsigned backend)
     stl_loop_free(loop);
     return 0;
 }
+
+/* ---- the block hook ---- */
+
+static int bh_enter, bh_leave, bh_inside;
+static void bh_hook(stl_loop *loop, int entering)
+{
+    (void)loop;
+    TL_EXPECT(bh_inside == !entering); /* strictly paired */
+    bh_inside = entering;
+    if (entering)
+        bh_enter++;
+    else
+        bh_leave++;
+}
+
+/*
+ * The hook runs around a poll that may block (a timer in the future, or
+ * forever) and never around one that cannot (NOWAIT, something pending, an
+ * idle watcher, a timer already due).
+ */
+int tl_block_hook_only_when_blocking(unsigned backend)
+{
+    stl_loop *loop = tl_loop(backend);
+    stl_timer t, due;
+    stl_idle idle;
+    stl_loop_set_block_hook(loop, bh_hook);
+    stl_timer_init(&t, tl_record, 0.3, 0); /* far enough for Valgrind's pace */
+    stl_timer_init(&due, tl_record, 0, 0);
+    stl_idle_init(&idle, tl_record);
+    TL_CHECK(stl_timer_start(loop, &t) == 0);
+    TL_CHECK(stl_loop_run(loop, STL_RUN_NOWAIT) == 1);
+    TL_CHECK(bh_enter == 0);
+    TL_CHECK(stl_idle_start(loop, &idle) == 0);
+    TL_CHECK(stl_loop_run(loop, STL_RUN_ONCE) == 1);
+    TL_CHECK(bh_enter == 0);
+    stl_idle_stop(loop, &idle);
+    stl_feed_event(loop, &idle.w, STL_CUSTOM); /* pending: handled before the poll, */
+    TL_CHECK(stl_timer_start(loop, &due) == 0);  /* and a timer due now */
+    stl_loop_update_now(loop);
+    TL_CHECK(stl_loop_run(loop, STL_RUN_ONCE) == 1);
+    TL_CHECK(bh_enter == 0);
+    TL_CHECK(stl_loop_run(loop, STL_RUN_DEFAULT) == 0); /* waits for t */
+    TL_CHECK(bh_enter >= 1 && bh_enter == bh_leave && !bh_inside);
+    stl_loop_set_block_hook(loop, NULL);
+    int before = bh_enter;
+    TL_CHECK(stl_timer_start(loop, &t) == 0);
+    TL_CHECK(stl_loop_run(loop, STL_RUN_DEFAULT) == 0);
+    TL_CHECK(bh_enter == before);
+    stl_loop_free(loop);
+    return tl_failed();
+}

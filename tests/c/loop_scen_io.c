@@ -473,3 +473,57 @@ int tl_io_ten_thousand(unsigned backend)
     free(w);
     return 0;
 }
+
+/*
+ * closing_fd: every active watcher on the fd is fed its own events (and
+ * the count is returned); after the close and a reuse of the number, a new
+ * watcher on it sees the new file only; a watcher left active on the
+ * closed fd gets STL_ERROR at the next iteration instead of silence.
+ */
+int tl_io_closing_fd(unsigned backend)
+{
+    stl_loop *loop = tl_loop(backend);
+    int sv[2], sv2[2];
+    stl_io r, w, late;
+    TL_CHECK(tl_socketpair(sv) == 0);
+    TL_CHECK(stl_loop_closing_fd(loop, -1) == -EBADF);
+    TL_CHECK(stl_loop_closing_fd(loop, sv[0]) == 0); /* nothing watched */
+    TL_CHECK(stl_io_init(&r, tl_record, sv[0], STL_READ) == 0); TAG(r, 'r');
+    TL_CHECK(stl_io_init(&w, tl_record, sv[0], STL_WRITE) == 0); TAG(w, 'w');
+    TL_CHECK(stl_io_start(loop, &r) == 0 && stl_io_start(loop, &w) == 0);
+    TL_CHECK(spin(loop, 1) == 1); /* registered; only writable */
+    tl_log_reset();
+    TL_CHECK(stl_loop_closing_fd(loop, sv[0]) == 2);
+    TL_CHECK(r.w.pending && w.w.pending && r.w.active && w.w.active);
+    stl_loop_invoke_pending(loop);
+    TL_CHECK(tl_nlog == 2 && tl_log[0].tag == 'r' && tl_log[0].revents == STL_READ);
+    TL_CHECK(tl_log[1].tag == 'w' && tl_log[1].revents == STL_WRITE);
+    /* w stops (as a waiter would); r is left active across the close */
+    stl_io_stop(loop, &w);
+    int num = sv[0];
+    close(sv[0]);
+    tl_log_reset();
+    TL_CHECK(stl_loop_run(loop, STL_RUN_NOWAIT) == 0);
+    TL_CHECK(tl_nlog == 1 && tl_log[0].tag == 'r' && (tl_log[0].revents & STL_ERROR));
+    TL_CHECK(!r.w.active);
+    /* the number comes back as a new socket: only its own events are seen */
+    TL_CHECK(tl_socketpair(sv2) == 0);
+    if (sv2[0] != num) { /* make the reuse happen */
+        TL_CHECK(dup2(sv2[0], num) == num);
+        close(sv2[0]);
+        sv2[0] = num;
+    }
+    TL_CHECK(stl_io_init(&late, tl_record, num, STL_READ) == 0); TAG(late, 'l');
+    TL_CHECK(stl_io_start(loop, &late) == 0);
+    tl_log_reset();
+    TL_CHECK(spin(loop, 2) == 0);
+    TL_CHECK(write(sv2[1], "x", 1) == 1);
+    TL_CHECK(stl_loop_run(loop, STL_RUN_ONCE) == 1);
+    TL_CHECK(tl_nlog == 1 && tl_log[0].tag == 'l' && tl_log[0].revents == STL_READ);
+    stl_io_stop(loop, &late);
+    stl_loop_free(loop);
+    close(sv2[0]);
+    close(sv2[1]);
+    close(sv[1]);
+    return 0;
+}

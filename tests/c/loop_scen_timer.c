@@ -12,30 +12,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Walks the heap: links agree, no child before its parent; returns the node count. */
-static long heap_check(const stl_timer *t, const stl_timer *up, int *bad)
-{
-    if (!t)
-        return 0;
-    if (t->up != up || (up && (t->at < up->at || (t->at == up->at && t->seq < up->seq))))
-        *bad = 1;
-    long n = 1;
-    int gap = 0;
-    for (int j = 0; j < 4; j++) {
-        if (!t->down[j])
-            gap = 1;
-        else if (gap)
-            *bad = 1;
-        n += heap_check(t->down[j], t, bad);
-    }
-    return n;
-}
-
+/* Checks the heap array: every entry's timer points back at its slot,
+ * carries the entry's key, is active, and no entry is before its parent. */
 static int heap_ok(stl_loop *loop)
 {
-    int bad = 0;
-    long n = heap_check(loop->heap, NULL, &bad);
-    return !bad && n == loop->ntimers;
+    if (loop->ntimers < 0 || loop->ntimers > loop->heapcap)
+        return 0;
+    for (long i = 0; i < loop->ntimers; i++) {
+        const stl__hent *e = &loop->heap[i], *p = &loop->heap[(i - 1) / 4];
+        if (e->w->hidx != i || e->w->at != e->at || e->w->seq != e->seq || !e->w->w.active)
+            return 0;
+        if (i > 0 && (e->at < p->at || (e->at == p->at && e->seq < p->seq)))
+            return 0;
+    }
+    return 1;
 }
 
 /* Equal deadlines fire in start order; different ones by deadline. */
@@ -274,7 +264,7 @@ int tl_timer_random_ops(unsigned backend)
         stl_timer_stop(loop, &ro_t[ro_next((unsigned)n)]);
     TL_CHECK(heap_ok(loop));
     TL_CHECK(stl_loop_run(loop, STL_RUN_DEFAULT) == 0);
-    TL_CHECK(loop->ntimers == 0 && loop->heap == NULL);
+    TL_CHECK(loop->ntimers == 0);
     tl_set_value(ro_fired);
     stl_loop_free(loop);
     return tl_failed();
@@ -292,9 +282,12 @@ static void mil_cb(stl_loop *loop, stl_watcher *w, int revents)
 }
 
 /*
- * A million timers active at once: starting and stopping them allocates
- * nothing (counted by the test allocator), and then they all fire, in
- * deadline order.  The measured value is ns per start+stop pair.
+ * A million timers active at once.  The heap's array grows only while the
+ * count of active timers climbs past its high-water mark (doubling: a few
+ * dozen allocations for the first fill at most); after that, starting and
+ * stopping them allocates nothing (counted by the test allocator), and then
+ * they all fire, in deadline order.  The measured value is ns per
+ * start+stop pair, taken after the first fill.
  */
 int tl_timer_million_no_alloc(unsigned backend)
 {
@@ -305,6 +298,13 @@ int tl_timer_million_no_alloc(unsigned backend)
     for (long i = 0; i < n; i++)
         stl_timer_init(&t[i], mil_cb, (double)(i % 1000) / 1e6, 0);
     stl_loop_run(loop, STL_RUN_NOWAIT); /* the backend's first registrations */
+    tl_alloc_reset();
+    for (long i = 0; i < n; i++)
+        TL_CHECK(stl_timer_start(loop, &t[i]) == 0);
+    TL_CHECK(tl_alloc_calls() > 0 && tl_alloc_calls() <= 32); /* doubling, not per start */
+    for (long i = 0; i < n; i++)
+        stl_timer_stop(loop, &t[(i * 7919) % n]);
+    TL_CHECK(loop->ntimers == 0);
     tl_alloc_reset();
     int64_t t0 = tl_now_ns();
     for (long i = 0; i < n; i++)
@@ -317,11 +317,71 @@ int tl_timer_million_no_alloc(unsigned backend)
         stl_timer_start(loop, &t[i]);
     TL_CHECK(tl_alloc_calls() == 0);
     TL_CHECK(loop->ntimers == n);
+    TL_CHECK(heap_ok(loop));
     TL_CHECK(stl_loop_run(loop, STL_RUN_DEFAULT) == 0);
     TL_CHECK(mil_fired == n);
     TL_CHECK(tl_alloc_calls() == 0);
     tl_set_value((long)((t1 - t0) / n));
     stl_loop_free(loop);
     free(t);
+    return tl_failed();
+}
+
+/*
+ * The heap's growth fails: stl_timer_start (and stl_timer_again on an
+ * inactive repeating timer) return -ENOMEM and leave the timer inactive,
+ * the loop's counts and the heap untouched; once memory is back the same
+ * start succeeds, and every timer fires once.
+ */
+int tl_timer_heap_enomem(unsigned backend)
+{
+    enum { N = 200 };
+    static stl_timer t[N + 2];
+    stl_loop *loop = tl_loop(backend);
+    tl_log_reset();
+    for (int i = 0; i < N + 2; i++) {
+        stl_timer_init(&t[i], tl_record, 0.001, 0);
+        t[i].w.data = (void *)(intptr_t)i;
+    }
+    int started = 0, failed = 0;
+    for (int i = 0; i < N; i++) {
+        tl_alloc_fail_from(1); /* any allocation fails from now on */
+        int rc = stl_timer_start(loop, &t[i]);
+        tl_alloc_fail_from(0);
+        if (rc == 0) {
+            started++;
+            continue;
+        }
+        /* the heap was full: nothing changed, then a start with memory works */
+        TL_CHECK(rc == -ENOMEM);
+        TL_CHECK(!t[i].w.active && loop->ntimers == started);
+        TL_CHECK(stl_loop_refcount(loop) == started);
+        TL_CHECK(heap_ok(loop));
+        failed++;
+        TL_CHECK(stl_timer_start(loop, &t[i]) == 0);
+        started++;
+    }
+    TL_CHECK(failed >= 2); /* the first start, and at least one doubling */
+    /* fill the array to its capacity without growing it, then again() on
+     * an inactive repeating timer needs the growth and gets -ENOMEM */
+    static stl_timer fill[1024];
+    int nfill = 0;
+    while (loop->ntimers < loop->heapcap && nfill < 1024) {
+        stl_timer_init(&fill[nfill], tl_record, 0.001, 0);
+        fill[nfill].w.data = (void *)(intptr_t)(N + 10 + nfill);
+        TL_CHECK(stl_timer_start(loop, &fill[nfill++]) == 0);
+    }
+    TL_CHECK(loop->ntimers == loop->heapcap);
+    stl_timer_set(&t[N], 0.001, 0.001);
+    tl_alloc_fail_from(1);
+    int rc = stl_timer_again(loop, &t[N]);
+    tl_alloc_fail_from(0);
+    TL_CHECK(rc == -ENOMEM && !t[N].w.active && loop->ntimers == started + nfill);
+    TL_CHECK(stl_timer_again(loop, &t[N]) == 0 && t[N].w.active);
+    stl_timer_stop(loop, &t[N]);
+    TL_CHECK(heap_ok(loop));
+    TL_CHECK(stl_loop_run(loop, STL_RUN_DEFAULT) == 0);
+    TL_CHECK(tl_nlog == started + nfill);
+    stl_loop_free(loop);
     return tl_failed();
 }

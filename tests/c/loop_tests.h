@@ -99,12 +99,14 @@ void tl_alloc_fail_from(long n);           /* the n-th call from now on (1: the 
     X(callback_frees_itself)                            \
     X(destroy_with_active_watchers)                     \
     X(prepare_check_pairs)                              \
+    X(block_hook_only_when_blocking)                    \
     X(timer_fifo_ties)                                  \
     X(timer_never_early)                                \
     X(timer_zero_next_iteration)                        \
     X(timer_repeat_again_remaining)                     \
     X(timer_random_ops)                                 \
     X(timer_million_no_alloc)                           \
+    X(timer_heap_enomem)                                \
     X(io_basic)                                         \
     X(io_many_per_fd)                                   \
     X(io_modify_active)                                 \
@@ -116,6 +118,7 @@ void tl_alloc_fail_from(long n);           /* the n-th call from now on (1: the 
     X(io_hangup)                                        \
     X(io_eintr)                                         \
     X(io_enomem_table)                                  \
+    X(io_closing_fd)                                    \
     X(io_ten_thousand)                                  \
     X(signal_basic)                                     \
     X(signal_one_owner)                                 \
