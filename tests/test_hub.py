@@ -114,10 +114,22 @@ def test_handle_error_uses_exception_stream():
         except ValueError:
             hub.handle_error("ctx-name", *sys.exc_info())
     finally:
-        hub.exception_stream = None
+        del hub.exception_stream
+    assert hub.exception_stream is sys.stderr
     text = stream.getvalue()
     assert "ValueError: streamed" in text
     assert "ctx-name failed with ValueError" in text
+
+
+def test_a_false_exception_stream_disables_printing(capsys):
+    hub = stolon.get_hub()
+    hub.exception_stream = None
+    try:
+        stolon.spawn_raw(lambda: 1 / 0)
+        stolon.sleep(0.01)
+    finally:
+        del hub.exception_stream
+    assert "ZeroDivisionError" not in capsys.readouterr().err
 
 
 def test_not_errors_are_not_printed(capsys):

@@ -48,6 +48,15 @@ def set_hub(hub):
     _set_hub(hub)
 
 
+class _StderrUnlessAssigned:
+    """``Hub.exception_stream``: ``sys.stderr`` as it is when read, unless the instance
+    assigns its own (a false value disables printing; ``del`` restores the default).
+    A non-data descriptor, so an instance attribute wins."""
+
+    def __get__(self, hub, owner=None):
+        return self if hub is None else sys.stderr
+
+
 def _gmctime():
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -75,21 +84,12 @@ class Hub(HubBase):
                     default = threading.current_thread() is threading.main_thread()
                 loop = _core.loop(loop, default=bool(default))
         self.loop = loop
-        self._exception_stream = None
         self._threadpool = None
         self._resolver = None
 
     # -- errors ------------------------------------------------------------------------
 
-    @property
-    def exception_stream(self):
-        """Where errors are printed (``sys.stderr`` at the time of printing)."""
-        stream = self._exception_stream
-        return sys.stderr if stream is None else stream
-
-    @exception_stream.setter
-    def exception_stream(self, value):
-        self._exception_stream = value
+    exception_stream = _StderrUnlessAssigned()
 
     def handle_error(self, context, type, value, tb):
         """Print the error (unless it is one of ``NOT_ERROR``); raise ``SYSTEM_ERROR``
