@@ -1,4 +1,5 @@
 """loop.run_callback / run_callback_threadsafe: FIFO, before blocking, the time-slice bound."""
+import gc
 import sys
 import threading
 import time
@@ -145,3 +146,38 @@ def test_destroy_drops_queued_callbacks(loop_any):
     cb = loop_any.run_callback(print, "never")
     loop_any.destroy()
     assert not cb.pending
+
+
+def test_a_cycle_through_a_queued_callback_is_collected():
+    """Callback objects are not GC-tracked; the loop reports what they hold, so a
+    loop kept alive only by a cycle through its own queued call is still freed."""
+    import weakref
+
+    from stolon import loop as loopmod
+
+    class Owner:
+        pass
+
+    owner = Owner()
+    owner.loop = loopmod.loop(default=False)
+    owner.pending = owner.loop.run_callback(lambda o=owner: o)
+    ref = weakref.ref(owner)
+    del owner
+    gc.collect()
+    assert ref() is None
+
+
+def test_many_queued_callbacks_run_in_order_and_leave_nothing_behind(loop_any):
+    ran = []
+    for i in range(20000):
+        loop_any.run_callback(ran.append, i)
+    loop_any.run()
+    assert ran == list(range(20000))
+    gc.collect()
+    before = len(gc.get_objects())
+    for i in range(20000):
+        loop_any.run_callback(ran.append, i).stop() if i % 2 else loop_any.run_callback(ran.append, i)
+    loop_any.run()
+    del ran[:]
+    gc.collect()
+    assert len(gc.get_objects()) - before < 50

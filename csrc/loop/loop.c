@@ -404,15 +404,22 @@ static int64_t stl__timeout(stl_loop *loop, int mode)
 }
 
 /*
- * Step 5.  The block hook runs only around a poll that may wait (timeout
- * != 0): the embedding layer releases its lock (Python's GIL) there, and a
- * poll that returns at once is not worth the release and the re-take.
+ * Step 5.  The block hook runs only around a poll that will wait: the
+ * embedding layer releases its lock (Python's GIL) there, and a poll that
+ * returns at once is not worth the release and the re-take.
  */
 static int stl__poll(stl_loop *loop, int64_t timeout)
 {
     stl_block_cb hook = timeout != 0 ? loop->block_hook : NULL;
-    if (hook)
+    if (hook) {
+        /* A busy loop usually finds something ready: look without waiting
+         * first, and release the lock only if the poll is really going to
+         * wait (one more syscall then, when the loop is idle anyway). */
+        int rc = loop->backend->poll(loop, 0);
+        if (rc < 0 || loop->npending)
+            return rc;
         hook(loop, 1);
+    }
     int rc = loop->backend->poll(loop, timeout);
     if (hook)
         hook(loop, 0);

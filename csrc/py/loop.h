@@ -112,8 +112,8 @@ void stl_pyloop_report(stl_pyloop *pl, PyObject *context);
 void stl_pyloop_keep_error(stl_pyloop *pl);
 
 /* --- loop_callbacks.c --- */
-PyObject *stl_pyloop_run_callback(stl_pyloop *pl, PyObject *args);
-PyObject *stl_pyloop_run_callback_threadsafe(stl_pyloop *pl, PyObject *args);
+PyObject *stl_pyloop_run_callback(stl_pyloop *pl, PyObject *const *args, Py_ssize_t nargs);
+PyObject *stl_pyloop_run_callback_threadsafe(stl_pyloop *pl, PyObject *const *args, Py_ssize_t nargs);
 /* Sets up the internal watchers (after stl_loop_new). */
 int stl_pyloop_callbacks_init(stl_pyloop *pl);
 /* Drops every queued callback (destroy, tp_clear). */

@@ -11,6 +11,13 @@
  * callbacks) and comes back for the rest.  Last, the prepare watcher
  * releases the GIL for the poll (loop.h).
  *
+ * The callback objects are not tracked by the cyclic GC: a program that
+ * queues many calls per iteration would otherwise pay for the collector
+ * walking them.  A callback object holds references only while it is
+ * queued (running or stopping it clears them), and while it is queued the
+ * loop's tp_traverse visits those references for it, so cycles through a
+ * queued call are still found and nothing is hidden from the collector.
+ *
  * run_callback_threadsafe appends under the GIL and sends the loop's
  * internal async watcher, whose callback (in the loop's thread) re-refs
  * the prepare watcher.  Nothing here touches the C loop from a thread
@@ -33,13 +40,6 @@ static PyObject *cb_get_pending(stl_pycallback *c, void *x) { return PyBool_From
 static PyObject *cb_get_callback(stl_pycallback *c, void *x) { return Py_NewRef(c->callback ? c->callback : Py_None); }
 static PyObject *cb_get_args(stl_pycallback *c, void *x) { return Py_NewRef(c->args ? c->args : Py_None); }
 
-static int cb_traverse(stl_pycallback *c, visitproc visit, void *arg)
-{
-    Py_VISIT(c->callback);
-    Py_VISIT(c->args);
-    return 0;
-}
-
 static int cb_clear(stl_pycallback *c)
 {
     Py_CLEAR(c->callback);
@@ -47,10 +47,30 @@ static int cb_clear(stl_pycallback *c)
     return 0;
 }
 
+/* Spent callback objects are kept for reuse: a queued call costs one of them,
+ * and a program that queues many per iteration would otherwise pay the
+ * allocator for each.  Every user holds the GIL. */
+#define STL_CB_FREELIST 128
+static stl_pycallback *stl__cb_free[STL_CB_FREELIST];
+static int stl__cb_nfree;
+
+static stl_pycallback *stl__cb_alloc(void)
+{
+    if (stl__cb_nfree > 0) {
+        stl_pycallback *c = stl__cb_free[--stl__cb_nfree];
+        PyObject_Init((PyObject *)c, &stl_pycallback_type);
+        return c;
+    }
+    return PyObject_New(stl_pycallback, &stl_pycallback_type);
+}
+
 static void cb_dealloc(stl_pycallback *c)
 {
-    PyObject_GC_UnTrack(c);
     cb_clear(c);
+    if (Py_TYPE(c) == &stl_pycallback_type && stl__cb_nfree < STL_CB_FREELIST) {
+        stl__cb_free[stl__cb_nfree++] = c;
+        return;
+    }
     Py_TYPE(c)->tp_free((PyObject *)c);
 }
 
@@ -80,10 +100,8 @@ PyTypeObject stl_pycallback_type = {
     .tp_basicsize = sizeof(stl_pycallback),
     .tp_dealloc = (destructor)cb_dealloc,
     .tp_repr = (reprfunc)cb_repr,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "A call queued by loop.run_callback().",
-    .tp_traverse = (traverseproc)cb_traverse,
-    .tp_clear = (inquiry)cb_clear,
     .tp_methods = cb_methods,
     .tp_getset = cb_getset,
 };
@@ -102,10 +120,9 @@ static void stl__cbq_sync_ref(stl_pyloop *pl)
         stl_unref(pl->loop, &pl->prep.w);
 }
 
-/* Tracks c and appends it; the queue takes a reference of its own. */
+/* Appends c; the queue takes a reference of its own. */
 static void stl__cbq_link(stl_pyloop *pl, stl_pycallback *c)
 {
-    PyObject_GC_Track(c);
     Py_INCREF(c);
     if (pl->cb_tail)
         pl->cb_tail->next = c;
@@ -114,14 +131,13 @@ static void stl__cbq_link(stl_pyloop *pl, stl_pycallback *c)
     pl->cb_tail = c;
 }
 
-static stl_pycallback *stl__cbq_append(stl_pyloop *pl, PyObject *args)
+static stl_pycallback *stl__cbq_append(stl_pyloop *pl, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t n = PyTuple_GET_SIZE(args);
-    if (n < 1) {
+    if (nargs < 1) {
         PyErr_SetString(PyExc_TypeError, "run_callback() needs a callable");
         return NULL;
     }
-    PyObject *func = PyTuple_GET_ITEM(args, 0);
+    PyObject *func = args[0];
     if (!PyCallable_Check(func)) {
         PyErr_Format(PyExc_TypeError, "callback must be callable, not %.200s", Py_TYPE(func)->tp_name);
         return NULL;
@@ -130,17 +146,20 @@ static stl_pycallback *stl__cbq_append(stl_pyloop *pl, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "operation on destroyed loop");
         return NULL;
     }
-    stl_pycallback *c = PyObject_GC_New(stl_pycallback, &stl_pycallback_type);
-    if (c == NULL)
+    PyObject *rest = PyTuple_New(nargs - 1);
+    if (rest == NULL)
         return NULL;
+    for (Py_ssize_t i = 1; i < nargs; i++)
+        PyTuple_SET_ITEM(rest, i - 1, Py_NewRef(args[i]));
+    stl_pycallback *c = stl__cb_alloc();
+    if (c == NULL) {
+        Py_DECREF(rest);
+        return NULL;
+    }
     c->next = NULL;
     c->cfn = NULL;
     c->callback = Py_NewRef(func);
-    c->args = PyTuple_GetSlice(args, 1, n);
-    if (c->args == NULL) {
-        Py_DECREF(c);
-        return NULL;
-    }
+    c->args = rest;
     stl__cbq_link(pl, c);
     return c;
 }
@@ -155,7 +174,7 @@ stl_pycallback *stl_pyloop_run_callback_c(stl_pyloop *pl, int (*fn)(PyObject *),
         PyErr_SetString(PyExc_RuntimeError, "the loop is polling in another thread");
         return NULL;
     }
-    stl_pycallback *c = PyObject_GC_New(stl_pycallback, &stl_pycallback_type);
+    stl_pycallback *c = stl__cb_alloc();
     if (c == NULL)
         return NULL;
     c->next = NULL;
@@ -167,19 +186,19 @@ stl_pycallback *stl_pyloop_run_callback_c(stl_pyloop *pl, int (*fn)(PyObject *),
     return c;
 }
 
-PyObject *stl_pyloop_run_callback(stl_pyloop *pl, PyObject *args)
+PyObject *stl_pyloop_run_callback(stl_pyloop *pl, PyObject *const *args, Py_ssize_t nargs)
 {
     if (pl->saved != NULL) /* the loop polls in another thread */
-        return stl_pyloop_run_callback_threadsafe(pl, args);
-    stl_pycallback *c = stl__cbq_append(pl, args);
+        return stl_pyloop_run_callback_threadsafe(pl, args, nargs);
+    stl_pycallback *c = stl__cbq_append(pl, args, nargs);
     if (c != NULL)
         stl__cbq_sync_ref(pl);
     return (PyObject *)c;
 }
 
-PyObject *stl_pyloop_run_callback_threadsafe(stl_pyloop *pl, PyObject *args)
+PyObject *stl_pyloop_run_callback_threadsafe(stl_pyloop *pl, PyObject *const *args, Py_ssize_t nargs)
 {
-    stl_pycallback *c = stl__cbq_append(pl, args);
+    stl_pycallback *c = stl__cbq_append(pl, args, nargs);
     if (c != NULL)
         stl_async_send(pl->loop, &pl->wake);
     return (PyObject *)c;
@@ -241,7 +260,8 @@ static void stl__cbq_drain(stl_pyloop *pl)
             if (c->cfn(func) < 0)
                 stl_pyloop_report(pl, (PyObject *)c);
         } else if (func != NULL) {
-            PyObject *r = PyObject_Call(func, args, NULL);
+            PyObject *r = PyObject_Vectorcall(func, &PyTuple_GET_ITEM(args, 0),
+                                              PyTuple_GET_SIZE(args), NULL);
             if (r == NULL)
                 stl_pyloop_report(pl, (PyObject *)c);
             Py_XDECREF(r);
@@ -255,9 +275,11 @@ static void stl__cbq_drain(stl_pyloop *pl)
             continue;
         until_check = STL_CALLBACK_CHECK_COUNT;
         if (pl->cb_head != NULL && pl->loop != NULL && stl__mono() - start >= slice) {
+            /* the zero timer makes the poll non-blocking; if it cannot start
+             * (no memory to grow the timer heap), draining on is the safe choice */
             stl_timer_stop(pl->loop, &pl->timer0);
-            stl_timer_start(pl->loop, &pl->timer0);
-            break;
+            if (stl_timer_start(pl->loop, &pl->timer0) == 0)
+                break;
         }
     }
 }

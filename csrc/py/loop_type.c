@@ -295,8 +295,11 @@ static int loop_traverse(stl_pyloop *pl, visitproc visit, void *arg)
     Py_VISIT(pl->exc_tb);
     for (stl_pywatcher *w = pl->held; w; w = w->hnext)
         Py_VISIT((PyObject *)w);
-    for (stl_pycallback *c = pl->cb_head; c; c = c->next)
-        Py_VISIT((PyObject *)c);
+    for (stl_pycallback *c = pl->cb_head; c; c = c->next) {
+        /* untracked callback objects: the loop reports what they hold (loop_callbacks.c) */
+        Py_VISIT(c->callback);
+        Py_VISIT(c->args);
+    }
     return 0;
 }
 
@@ -395,14 +398,14 @@ static PyObject *loop_reinit(stl_pyloop *pl, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-static PyObject *loop_run_callback(stl_pyloop *pl, PyObject *args)
+static PyObject *loop_run_callback(stl_pyloop *pl, PyObject *const *args, Py_ssize_t nargs)
 {
-    return stl_pyloop_run_callback(pl, args);
+    return stl_pyloop_run_callback(pl, args, nargs);
 }
 
-static PyObject *loop_run_callback_threadsafe(stl_pyloop *pl, PyObject *args)
+static PyObject *loop_run_callback_threadsafe(stl_pyloop *pl, PyObject *const *args, Py_ssize_t nargs)
 {
-    return stl_pyloop_run_callback_threadsafe(pl, args);
+    return stl_pyloop_run_callback_threadsafe(pl, args, nargs);
 }
 
 /* gevent's closing_fd: wakes the watchers of fd (True if there were any:
@@ -514,9 +517,9 @@ static PyMethodDef loop_methods[] = {
     {"break_", (PyCFunction)(void (*)(void))loop_break, KW, "break_(how=EVBREAK_ONE)"},
     {"now", (PyCFunction)loop_now, METH_NOARGS, "The cached loop time (monotonic seconds)."},
     {"update_now", (PyCFunction)loop_update_now, METH_NOARGS, "Refresh the cached time."},
-    {"run_callback", (PyCFunction)loop_run_callback, METH_VARARGS,
+    {"run_callback", (PyCFunction)(void (*)(void))loop_run_callback, METH_FASTCALL,
      "run_callback(func, *args): call func(*args) before the loop next blocks (FIFO)."},
-    {"run_callback_threadsafe", (PyCFunction)loop_run_callback_threadsafe, METH_VARARGS,
+    {"run_callback_threadsafe", (PyCFunction)(void (*)(void))loop_run_callback_threadsafe, METH_FASTCALL,
      "run_callback_threadsafe(func, *args): run_callback from any thread; wakes the loop."},
     {"handle_error", (PyCFunction)loop_handle_error, METH_VARARGS,
      "handle_error(context, type, value, tb): where exceptions from callbacks go."},
