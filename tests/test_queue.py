@@ -3,9 +3,11 @@
 Greenlets here are plain ones from ``stolon.spawn_raw``; a test that leaves one
 blocked kills it before returning.
 """
+import gc
 import queue as stdlib_queue
 import re
 import warnings
+import weakref
 
 import pytest
 
@@ -556,6 +558,225 @@ def test_stdlib_style_subclass_hooks():
     s.put(1)
     s.put(2)
     assert s.full() and [s.get(), s.get()] == [2, 1]
+
+
+def logging_queue(base, slotted):
+    """A ``base`` subclass whose _qsize, _put and _get note their calls in
+    ``q.calls``; with ``slotted`` its instances have no __dict__."""
+    class Logging(base):
+        if slotted:
+            __slots__ = ("calls",)
+
+        def __init__(self, *args):
+            self.calls = []
+            base.__init__(self, *args)
+
+        def _qsize(self):
+            self.calls.append("qsize")
+            return base._qsize(self)
+
+        def _put(self, item):
+            self.calls.append("put")
+            base._put(self, item)
+
+        def _get(self):
+            self.calls.append("get")
+            return base._get(self)
+    return Logging
+
+
+SUBCLASS_KINDS = [(base, slotted) for base in (Q.SimpleQueue, Q.Queue)
+                  for slotted in (True, False)]
+
+
+@pytest.mark.parametrize("base,slotted", SUBCLASS_KINDS)
+def test_subclass_hooks_used_without_waiting(base, slotted):
+    q = logging_queue(base, slotted)()
+    q.put("a")
+    assert q.calls == ["put"]
+    assert q.get() == "a"
+    assert "qsize" in q.calls and q.calls[-1] == "get"
+
+
+@pytest.mark.parametrize("base,slotted", SUBCLASS_KINDS)
+def test_subclass_hooks_used_by_waiting_getters_and_putters(base, slotted):
+    q = logging_queue(base, slotted)(1)
+    results = []
+    getter = spawn(collect(results, q))
+    stolon.sleep(0)
+    q.calls.clear()
+    q.put("a")                      # handed to the waiting getter by a hub callback
+    stolon.sleep(0)
+    assert results == ["a"] and q.calls.count("put") == 1 and q.calls.count("get") == 1
+    q.put("b")
+    putter = spawn(q.put, "c")      # the queue is full: waits
+    stolon.sleep(0)
+    q.calls.clear()
+    assert q.get() == "b"
+    stolon.sleep(0)                 # the hub callback admits the waiting putter
+    assert q.calls.count("put") == 1 and putter.dead and q.get() == "c"
+    finish(getter)
+
+
+def test_put_hook_alone_is_used():
+    class Tagging(Q.Queue):
+        __slots__ = ()
+
+        def _put(self, item):
+            Q.Queue._put(self, ("tagged", item))
+    q = Tagging()
+    q.put(1)
+    assert q.get() == ("tagged", 1) and q.unfinished_tasks == 1
+
+
+def test_qsize_hook_alone_is_used():
+    class Pausable(Q.Queue):
+        __slots__ = ("paused",)
+
+        def _qsize(self):
+            return 0 if self.paused else Q.Queue._qsize(self)
+    q = Pausable()
+    q.paused = True
+    q.put(1)
+    with pytest.raises(Q.Empty):
+        q.get(block=False)
+    q.paused = False
+    assert q.get() == 1
+
+
+def test_hook_set_on_an_instance_is_used():
+    class Plain(Q.Queue):
+        pass
+    q = Plain()
+    q._get = lambda: "from the instance"
+    q.put(1)
+    assert q.get() == "from the instance"
+
+
+def test_hook_of_a_subclass_of_an_instantiated_class_is_used():
+    class Slotted(Q.Queue):
+        __slots__ = ()
+
+    class Doubling(Slotted):
+        __slots__ = ()
+
+        def _get(self):
+            return 2 * Slotted._get(self)
+    plain = Slotted()
+    plain.put(1)
+    assert plain.get() == 1 and plain.unfinished_tasks == 1
+    q = Doubling()
+    q.put(1)
+    assert q.get() == 2
+
+
+def test_put_inherited_past_queue_still_counts_tasks():
+    class Direct(Q.Queue):
+        __slots__ = ()
+
+        def put(self, item, block=True, timeout=None):
+            Q.SimpleQueue.put(self, item, block, timeout)
+    q = Direct()
+    q.put(1)
+    assert q.unfinished_tasks == 1 and q.get() == 1
+
+
+def test_overridden_unlock_is_used():
+    calls = []
+
+    class Watched(Q.Queue):
+        __slots__ = ()
+
+        def _unlock(self):
+            calls.append("unlock")
+            Q.Queue._unlock(self)
+    q = Watched()
+    results = []
+    g = spawn(collect(results, q))
+    stolon.sleep(0)
+    q.put("a")
+    stolon.sleep(0)
+    assert calls == ["unlock"] and results == ["a"]
+    finish(g)
+
+
+@pytest.mark.parametrize("kind,order", [
+    (Q.Queue, ("b", "a")), (Q.SimpleQueue, ("b", "a")),
+    (Q.PriorityQueue, ("a", "b")), (Q.LifoQueue, ("a", "b"))])
+def test_ping_pong_with_each_kind(kind, order):
+    # two items per round: the order they come back in shows the kind's rule
+    there, back = kind(), Q.Queue()
+    count = 200
+
+    def echo():
+        for _ in range(count):
+            first, second = there.get(), there.get()
+            back.put((first[0], first[1], second[1]))
+    g = spawn(echo)
+    for i in range(count):
+        there.put((i, "b"))
+        there.put((i, "a"))
+        assert back.get() == (i,) + order
+    stolon.sleep(0)
+    assert g.dead and there.qsize() == 0
+
+
+def test_getter_that_fails_after_its_item_does_not_stall_the_queue():
+    q = Q.Queue()
+    results = []
+
+    def failing():
+        results.append(q.get())
+        # ends the greenlet inside the hub callback that woke it; the hub reports it
+        raise ValueError("expected by the test")
+    spawn(failing)
+    stolon.sleep(0)
+    q.put(1)
+    stolon.sleep(0)
+    g = spawn(collect(results, q))
+    stolon.sleep(0)
+    q.put(2)
+    stolon.sleep(0)
+    assert results == [1, 2] and g.dead
+
+
+def test_used_queue_is_freed_without_the_cycle_collector():
+    q = Q.Queue()
+    results = []
+    g = spawn(collect(results, q))
+    stolon.sleep(0)
+    q.put(1)                        # wakes the getter through a hub callback
+    q.put(2)
+    assert q.get() == 1 and results == []
+    stolon.sleep(0)
+    assert results == [2] and g.dead
+    ref = weakref.ref(q)
+    gc.disable()
+    try:
+        del q, g
+        assert ref() is None
+    finally:
+        gc.enable()
+
+
+def test_woken_getter_that_blocks_a_putter():
+    # the first getter, once woken, fills the queue and waits to put more; the
+    # same hub callback then serves the second getter and admits that putter
+    q = Q.Queue(1)
+    results = []
+
+    def first():
+        results.append(q.get())
+        q.put("x")
+        q.put("y")
+        results.append("first done")
+    gs = [spawn(first), spawn(collect(results, q))]
+    stolon.sleep(0)
+    q.put("a")
+    stolon.sleep(0)
+    assert results == ["a", "x", "first done"] and q.get() == "y"
+    stolon.sleep(0)
+    assert all(g.dead for g in gs)
 
 
 # -- Channel -----------------------------------------------------------------------------

@@ -48,6 +48,35 @@ __all__ = __implements__ + __extensions__ + __imports__
 
 _NEGATIVE_TIMEOUT = "'timeout' must be a non-negative number"
 
+# How put, get and _unlock reach a queue's container (its ``_inlined`` slot): through
+# the hooks, or, when its class keeps the deque hooks, by inlining them, since a
+# method call per step is a large part of handing an item over.
+# _DEQUE_COUNTING_TASKS inlines Queue._put, which also counts a task.  An instance
+# with a __dict__ may override a hook on itself, so such classes use the hooks.  The
+# choice is made once per class: a hook assigned to a class after it made its first
+# queue is not seen (gevent's own classes refuse such assignments).
+_THROUGH_HOOKS = 0
+_DEQUE = 1
+_DEQUE_COUNTING_TASKS = 2
+
+
+def _inlining(cls):
+    """How instances of ``cls`` reach their container: worked out on the first
+    instance and kept in the class's own ``_inlined_hooks``."""
+    inlined = cls.__dict__.get("_inlined_hooks")
+    if inlined is None:
+        if cls.__dictoffset__ or cls._qsize is not SimpleQueue._qsize \
+                or cls._get is not SimpleQueue._get or cls._unlock is not SimpleQueue._unlock:
+            inlined = _THROUGH_HOOKS
+        elif cls._put is SimpleQueue._put:
+            inlined = _DEQUE
+        elif cls._put is Queue._put:
+            inlined = _DEQUE_COUNTING_TASKS
+        else:
+            inlined = _THROUGH_HOOKS
+        cls._inlined_hooks = inlined
+    return inlined
+
 
 def _discard(waiters, waiter):
     """Remove ``waiter`` unless ``_unlock`` (or a shutdown) already took it."""
@@ -84,7 +113,7 @@ class SimpleQueue:
     """
 
     __slots__ = ("_maxsize", "getters", "putters", "hub", "_event_unlock", "queue",
-                 "__weakref__", "is_shutdown")
+                 "__weakref__", "is_shutdown", "_inlined", "_run_callback")
 
     __class_getitem__ = classmethod(types.GenericAlias)
 
@@ -99,9 +128,12 @@ class SimpleQueue:
         self.getters = collections.deque()
         self.putters = collections.deque()
         self.hub = get_hub()
+        # looked up once: reading hub.loop costs as much as the rest of a put
+        self._run_callback = self.hub.loop.run_callback
         self._event_unlock = None
         self.is_shutdown = False
         self.queue = None
+        self._inlined = _inlining(type(self))
         # stdlib subclasses define _init(self, maxsize): pass items only when given
         if items:
             self._init(maxsize, items)
@@ -169,12 +201,24 @@ class SimpleQueue:
         ``block`` false, raise ``Full`` at once instead of waiting."""
         if self.is_shutdown:
             raise ShutDown
-        if self._maxsize == -1 or self._qsize() < self._maxsize:
+        inlined = self._inlined
+        if inlined:
+            queue = self.queue
+            if self._maxsize == -1 or len(queue) < self._maxsize:
+                if timeout is not None and block and timeout < 0:
+                    raise ValueError(_NEGATIVE_TIMEOUT)
+                queue.append(item)
+                if inlined == _DEQUE_COUNTING_TASKS:
+                    self.unfinished_tasks += 1
+                if self.getters and self._event_unlock is None:
+                    self._event_unlock = self._run_callback(_UNLOCK_INLINED, self)
+                return
+        elif self._maxsize == -1 or self._qsize() < self._maxsize:
             if timeout is not None and block and timeout < 0:
                 raise ValueError(_NEGATIVE_TIMEOUT)
             self._put(item)
             if self.getters and self._event_unlock is None:
-                self._event_unlock = self.hub.loop.run_callback(self._unlock)
+                self._event_unlock = self._run_callback(self._unlock)
             return
         if self.hub is getcurrent():
             self._put_in_hub(item)
@@ -221,11 +265,33 @@ class SimpleQueue:
         """Remove and return an item, waiting for one if the queue is empty: forever
         (``timeout=None``) or up to ``timeout`` seconds, then ``Empty``.  With
         ``block`` false, raise ``Empty`` at once instead of waiting."""
-        if not self._qsize():
+        if not self._inlined:
+            if not self._qsize():
+                self._wait_for_item(block, timeout)
+            elif self.putters and self._event_unlock is None:
+                self._event_unlock = self._run_callback(self._unlock)
+            return self._get()
+        if self.queue:
+            if self.putters and self._event_unlock is None:
+                self._event_unlock = self._run_callback(_UNLOCK_INLINED, self)
+        elif timeout is not None or not block or self.is_shutdown or self.hub is getcurrent():
             self._wait_for_item(block, timeout)
-        elif self.putters and self._event_unlock is None:
-            self._event_unlock = self.hub.loop.run_callback(self._unlock)
-        return self._get()
+        else:
+            # _wait_for_item's plain case (block forever, in a greenlet), inlined
+            # because a consumer takes it for every item it is handed
+            waiter = Waiter(self.hub)
+            getters = self.getters
+            getters.append(waiter)
+            try:
+                if self.putters and self._event_unlock is None:
+                    self._event_unlock = self._run_callback(_UNLOCK_INLINED, self)
+                result = waiter.get()
+                if result is not waiter:
+                    raise InvalidSwitchError("Invalid switch into Queue.get: %r" % (result,))
+            except BaseException:
+                _discard(getters, waiter)
+                raise
+        return self.queue.popleft()
 
     def get_nowait(self):
         """``get(block=False)``."""
@@ -282,7 +348,7 @@ class SimpleQueue:
 
     def _schedule_unlock(self):
         if self._event_unlock is None:
-            self._event_unlock = self.hub.loop.run_callback(self._unlock)
+            self._event_unlock = self._run_callback(self._unlock)
 
     def _unlock(self):
         # A hub callback: each round admits one waiting putter and wakes one waiting
@@ -308,6 +374,22 @@ class SimpleQueue:
                     getter.switch(getter)
                 else:
                     return
+        finally:
+            self._event_unlock = None
+
+    def _unlock_inlined(self):
+        # _unlock as put and get schedule it when they inline the hooks: while no
+        # putter waits (the usual case) a tight loop wakes getters, then _unlock
+        # takes over
+        putters = self.putters
+        getters = self.getters
+        try:
+            while not putters:
+                if not (getters and self.queue):
+                    return
+                getter = getters.popleft()
+                getter.switch(getter)
+            self._unlock()
         finally:
             self._event_unlock = None
 
@@ -339,6 +421,11 @@ class SimpleQueue:
         if self.putters:
             parts.append("putters[%s]" % len(self.putters))
         return " " + " ".join(parts) if parts else ""
+
+
+# scheduled with the queue as its argument: a bound method would be one more object
+# per hand-off, and keeping one on the queue would make a reference cycle
+_UNLOCK_INLINED = SimpleQueue._unlock_inlined
 
 
 class Queue(SimpleQueue):
@@ -383,7 +470,7 @@ class Queue(SimpleQueue):
             raise ValueError("task_done() called too many times")
         self.unfinished_tasks -= 1
         if self.unfinished_tasks == 0 and self._joiners and self._join_notifier is None:
-            self._join_notifier = self.hub.loop.run_callback(self._notify_joiners)
+            self._join_notifier = self._run_callback(self._notify_joiners)
 
     def join(self, timeout=None):
         """Wait until every task is finished: True, or False if ``timeout`` seconds
@@ -428,7 +515,7 @@ class Queue(SimpleQueue):
             waiters.extend(self.putters)
             self.putters.clear()
         self.getters.clear()
-        run_callback = self.hub.loop.run_callback
+        run_callback = self._run_callback
         for waiter in waiters:
             run_callback(waiter.throw, ShutDown)
 
@@ -451,7 +538,7 @@ class UnboundQueue(Queue):
     def put(self, item, block=True, timeout=None):
         self._put(item)
         if self.getters and self._event_unlock is None:
-            self._event_unlock = self.hub.loop.run_callback(self._unlock)
+            self._event_unlock = self._run_callback(self._unlock)
 
 
 class PriorityQueue(Queue):
