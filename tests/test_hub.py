@@ -356,3 +356,41 @@ def test_reinit_is_harmless_without_fork():
 def test_hub_run_cannot_be_called_directly():
     with pytest.raises(AssertionError):
         hubmod.Hub.run(stolon.get_hub())
+
+
+def test_sleeps_and_waits_leave_objects_and_rss_flat():
+    """The C paths of sleep(0) (a waiter and a queued C entry), sleep(n) (a timer
+    watcher through Hub.wait) and Event hand-offs (the C notifier) allocate per call:
+    repeating them leaves object counts and RSS flat."""
+    import gc
+
+    psutil = pytest.importorskip("psutil")
+    from stolon.event import Event
+
+    def rounds(count):
+        ping, pong = Event(), Event()
+
+        def other():
+            for _ in range(count):
+                ping.wait()
+                ping.clear()
+                pong.set()
+
+        g = stolon.spawn_raw(other)
+        for _ in range(count):
+            stolon.sleep(0)
+            ping.set()
+            pong.wait()
+            pong.clear()
+        for _ in range(count // 200):
+            stolon.sleep(0.000001)      # a timer each (the poll waits up to 1 ms)
+        stolon.sleep(0)
+        assert g.dead
+
+    rounds(5000)
+    gc.collect()
+    objects, rss = len(gc.get_objects()), psutil.Process().memory_info().rss
+    rounds(200_000)
+    gc.collect()
+    assert len(gc.get_objects()) - objects < 50
+    assert psutil.Process().memory_info().rss - rss < 4 * 1024 * 1024
