@@ -152,7 +152,7 @@ static int stl__start_for(PyObject *watcher, stl_waiter *waiter)
     return r ? 0 : -1;
 }
 
-static PyObject *stl__hub_wait(PyObject *hub, PyObject *watcher)
+PyObject *stl_hub_wait(PyObject *hub, PyObject *watcher)
 {
     stl_waiter *waiter = stl_waiter_new(hub);
     if (waiter == NULL)
@@ -187,7 +187,7 @@ static PyObject *stl__hub_wait(PyObject *hub, PyObject *watcher)
 
 static PyObject *hub_wait(PyObject *hub, PyObject *watcher)
 {
-    return stl__hub_wait(hub, watcher);
+    return stl_hub_wait(hub, watcher);
 }
 
 /* ---- sleep ---- */
@@ -236,7 +236,7 @@ static PyObject *stl__sleep_timer(PyObject *hub, stl_pyloop *pl, PyObject *secon
         return NULL;
     if (pl->loop != NULL)
         stl_loop_update_now(pl->loop);
-    PyObject *r = stl__hub_wait(hub, timer);
+    PyObject *r = stl_hub_wait(hub, timer);
     PyObject *t, *v, *tb;
     PyErr_Fetch(&t, &v, &tb);
     PyObject *c = PyObject_CallMethod(timer, "close", NULL);

@@ -36,6 +36,10 @@ PyObject *stl_hub_get(void);
  * what the greenlet is resumed with. */
 PyObject *stl_hub_switch(PyObject *hub);
 
+/* hub.wait(watcher): park until the watcher fires (it is stopped after);
+ * None or NULL with an exception. */
+PyObject *stl_hub_wait(PyObject *hub, PyObject *watcher);
+
 /* A new waiter of hub; NULL with an exception. */
 stl_waiter *stl_waiter_new(PyObject *hub);
 /* switch(value): wake the waiter's greenlet (or store); 0 or -1. */
@@ -45,6 +49,9 @@ PyObject *stl_waiter_get(stl_waiter *w);
 
 /* --- linkable.c: the C notifier of stolon._abstract_linkable --- */
 int stl_linkable_ready(PyObject *module);
+
+/* --- sockio.c: cooperative recv/send on a non-blocking fd --- */
+int stl_sockio_ready(PyObject *module);
 
 /* --- loop_callbacks.c: a C entry on the run_callback FIFO --- */
 typedef int (*stl_pycallback_cfn)(PyObject *obj);

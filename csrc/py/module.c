@@ -197,7 +197,8 @@ PyMODINIT_FUNC PyInit__core(void)
         || stl__type_extras(m) < 0
         || stl_loop_types_ready(m) < 0
         || stl_hub_types_ready(m) < 0
-        || stl_linkable_ready(m) < 0)
+        || stl_linkable_ready(m) < 0
+        || stl_sockio_ready(m) < 0)
         goto fail;
     return m;
 fail:

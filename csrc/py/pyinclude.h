@@ -28,6 +28,7 @@ static inline PyObject *Py_XNewRef(PyObject *o) { Py_XINCREF(o); return o; }
 #endif
 
 #if PY_VERSION_HEX < 0x030D0000
+#  define PyLong_AsInt _PyLong_AsInt    /* public from 3.13 on */
 #  define STL_IS_FINALIZING() _Py_IsFinalizing()
 #else
 #  define STL_IS_FINALIZING() Py_IsFinalizing()

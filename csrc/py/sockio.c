@@ -1,0 +1,201 @@
+/*
+ * sockio.c -- cooperative recv/send on a non-blocking fd, for stolon.socket.
+ *
+ * Each function tries the syscall; when the kernel says EAGAIN it parks the
+ * calling greenlet on the socket's io watcher through the hub's C wait
+ * (stl_hub_wait: the loop switches straight back into it when the fd is
+ * ready) and tries again.  The whole would-block cycle runs without a
+ * Python frame and without raising and catching BlockingIOError, which is
+ * what a Python-level try/except around socket.recv would cost per EAGAIN.
+ *
+ * watcher None means the socket is in non-blocking mode (timeout 0.0):
+ * EAGAIN raises BlockingIOError, as the stdlib does.  Timeouts are the
+ * caller's: a stolon Timeout armed around the call throws into the parked
+ * greenlet, and so does hub.cancel_wait when another greenlet closes the
+ * socket; either exception leaves these functions through stl_hub_wait.
+ */
+#include "hub.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+
+/* The common tail of a failed syscall: 1 to wait and retry, -1 to fail. */
+static int stl__would_block(PyObject *hub, PyObject *watcher)
+{
+    int err = errno;
+    if (err == EINTR)
+        return PyErr_CheckSignals() < 0 ? -1 : 1;
+    if ((err != EAGAIN && err != EWOULDBLOCK) || watcher == Py_None) {
+        errno = err;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    PyObject *r = stl_hub_wait(hub, watcher);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 1;
+}
+
+static int stl__args(const char *name, Py_ssize_t nargs, Py_ssize_t want, PyObject *const *args, int *fd)
+{
+    if (nargs != want) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments (%zd given)", name, want, nargs);
+        return -1;
+    }
+    *fd = PyLong_AsInt(args[0]);
+    if (*fd == -1 && PyErr_Occurred())
+        return -1;
+    if (*fd < 0) {
+        errno = EBADF;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    return 0;
+}
+
+/* sock_recv(fd, bufsize, flags, hub, watcher) -> bytes */
+static PyObject *mod_sock_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    int fd;
+    if (stl__args("sock_recv", nargs, 5, args, &fd) < 0)
+        return NULL;
+    Py_ssize_t size = PyLong_AsSsize_t(args[1]);
+    int flags = PyLong_AsInt(args[2]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (size < 0) {
+        PyErr_SetString(PyExc_ValueError, "negative buffersize in recv");
+        return NULL;
+    }
+    PyObject *buf = PyBytes_FromStringAndSize(NULL, size);
+    if (buf == NULL)
+        return NULL;
+    for (;;) {
+        ssize_t n = recv(fd, PyBytes_AS_STRING(buf), (size_t)size, flags);
+        if (n >= 0) {
+            if (n != size && _PyBytes_Resize(&buf, n) < 0)
+                return NULL;
+            return buf;
+        }
+        if (stl__would_block(args[3], args[4]) < 0) {
+            Py_DECREF(buf);
+            return NULL;
+        }
+    }
+}
+
+/* sock_recv_into(fd, buffer, nbytes, flags, hub, watcher) -> int */
+static PyObject *mod_sock_recv_into(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    int fd;
+    if (stl__args("sock_recv_into", nargs, 6, args, &fd) < 0)
+        return NULL;
+    Py_ssize_t nbytes = PyLong_AsSsize_t(args[2]);
+    int flags = PyLong_AsInt(args[3]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (nbytes < 0) {
+        PyErr_SetString(PyExc_ValueError, "negative buffersize in recv_into");
+        return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[1], &view, PyBUF_WRITABLE) < 0) {
+        /* the stdlib's words for a read-only or non-buffer argument */
+        PyErr_Format(PyExc_TypeError, "recv_into() argument 1 must be read-write bytes-like object, not %.100s",
+                     Py_TYPE(args[1])->tp_name);
+        return NULL;
+    }
+    if (nbytes == 0)
+        nbytes = view.len;
+    if (nbytes > view.len) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "buffer too small for requested bytes");
+        return NULL;
+    }
+    PyObject *result = NULL;
+    for (;;) {
+        ssize_t n = recv(fd, view.buf, (size_t)nbytes, flags);
+        if (n >= 0) {
+            result = PyLong_FromSsize_t(n);
+            break;
+        }
+        if (stl__would_block(args[4], args[5]) < 0)
+            break;
+    }
+    PyBuffer_Release(&view);
+    return result;
+}
+
+/* send(2) until it takes something; returns the count, or -1. */
+static Py_ssize_t stl__send_some(int fd, const char *p, Py_ssize_t len, int flags, PyObject *hub, PyObject *watcher)
+{
+    for (;;) {
+        ssize_t n = send(fd, p, (size_t)len, flags);
+        if (n >= 0)
+            return n;
+        if (stl__would_block(hub, watcher) < 0)
+            return -1;
+    }
+}
+
+/* sock_send(fd, data, flags, hub, watcher) -> int */
+static PyObject *mod_sock_send(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    int fd;
+    if (stl__args("sock_send", nargs, 5, args, &fd) < 0)
+        return NULL;
+    int flags = PyLong_AsInt(args[2]);
+    if (flags == -1 && PyErr_Occurred())
+        return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[1], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    Py_ssize_t n = stl__send_some(fd, view.buf, view.len, flags, args[3], args[4]);
+    PyBuffer_Release(&view);
+    return n < 0 ? NULL : PyLong_FromSsize_t(n);
+}
+
+/* sock_sendall(fd, data, flags, hub, watcher) -> None; waits as often as needed. */
+static PyObject *mod_sock_sendall(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    int fd;
+    if (stl__args("sock_sendall", nargs, 5, args, &fd) < 0)
+        return NULL;
+    int flags = PyLong_AsInt(args[2]);
+    if (flags == -1 && PyErr_Occurred())
+        return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[1], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const char *p = view.buf;
+    Py_ssize_t left = view.len, n = 0;
+    while (left > 0) {
+        n = stl__send_some(fd, p, left, flags, args[3], args[4]);
+        if (n < 0)
+            break;
+        p += n;
+        left -= n;
+    }
+    PyBuffer_Release(&view);
+    if (n < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef sockio_functions[] = {
+    {"sock_recv", (PyCFunction)(void (*)(void))mod_sock_recv, METH_FASTCALL,
+     "sock_recv(fd, bufsize, flags, hub, watcher): recv(2), parking on watcher while it would block."},
+    {"sock_recv_into", (PyCFunction)(void (*)(void))mod_sock_recv_into, METH_FASTCALL,
+     "sock_recv_into(fd, buffer, nbytes, flags, hub, watcher): recv(2) into a writable buffer."},
+    {"sock_send", (PyCFunction)(void (*)(void))mod_sock_send, METH_FASTCALL,
+     "sock_send(fd, data, flags, hub, watcher): send(2) once it can take some bytes; the count."},
+    {"sock_sendall", (PyCFunction)(void (*)(void))mod_sock_sendall, METH_FASTCALL,
+     "sock_sendall(fd, data, flags, hub, watcher): send(2) until every byte is taken."},
+    {NULL}
+};
+
+int stl_sockio_ready(PyObject *module)
+{
+    return PyModule_AddFunctions(module, sockio_functions);
+}

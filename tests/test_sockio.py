@@ -1,0 +1,168 @@
+"""The C recv/send primitives under stolon.socket (csrc/py/sockio.c): one syscall
+attempt, and on EAGAIN a wait on the socket's io watcher through the hub's C path."""
+import errno
+import gc
+import hashlib
+import os
+import socket
+
+import pytest
+
+import stolon
+from stolon import _core
+from stolon.timeout import Timeout
+
+
+@pytest.fixture
+def pair():
+    hub = stolon.get_hub()
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    ends = {
+        "a": a, "b": b, "hub": hub,
+        "ra": hub.loop.io(a.fileno(), 1), "wa": hub.loop.io(a.fileno(), 2),
+        "rb": hub.loop.io(b.fileno(), 1), "wb": hub.loop.io(b.fileno(), 2),
+    }
+    yield ends
+    for key in ("ra", "wa", "rb", "wb"):
+        ends[key].close()
+    a.close()
+    b.close()
+
+
+def test_recv_returns_what_is_there(pair):
+    pair["b"].send(b"hello")
+    assert _core.sock_recv(pair["a"].fileno(), 100, 0, pair["hub"], pair["ra"]) == b"hello"
+
+
+def test_recv_parks_until_data_arrives(pair):
+    stolon.spawn_raw(lambda: (stolon.sleep(0.01), pair["b"].send(b"late")))
+    assert _core.sock_recv(pair["a"].fileno(), 100, 0, pair["hub"], pair["ra"]) == b"late"
+    assert not pair["ra"].active
+
+
+def test_recv_without_watcher_raises_blocking_io_error(pair):
+    with pytest.raises(BlockingIOError) as info:
+        _core.sock_recv(pair["a"].fileno(), 100, 0, pair["hub"], None)
+    assert info.value.errno == errno.EAGAIN
+
+
+def test_recv_end_of_stream_is_empty_bytes(pair):
+    pair["b"].shutdown(socket.SHUT_WR)
+    assert _core.sock_recv(pair["a"].fileno(), 100, 0, pair["hub"], pair["ra"]) == b""
+
+
+def test_recv_into_and_nbytes_checks(pair):
+    pair["b"].send(b"abcdef")
+    buf = bytearray(4)
+    assert _core.sock_recv_into(pair["a"].fileno(), buf, 0, 0, pair["hub"], pair["ra"]) == 4
+    assert buf == b"abcd"
+    view = memoryview(bytearray(8))
+    assert _core.sock_recv_into(pair["a"].fileno(), view, 2, 0, pair["hub"], pair["ra"]) == 2
+    assert bytes(view[:2]) == b"ef"
+    with pytest.raises(ValueError, match="buffer too small"):
+        _core.sock_recv_into(pair["a"].fileno(), bytearray(2), 3, 0, pair["hub"], pair["ra"])
+    with pytest.raises(TypeError):
+        _core.sock_recv_into(pair["a"].fileno(), b"read-only", 0, 0, pair["hub"], pair["ra"])
+
+
+def test_bad_arguments():
+    hub = stolon.get_hub()
+    with pytest.raises(OSError) as info:
+        _core.sock_recv(-1, 10, 0, hub, None)
+    assert info.value.errno == errno.EBADF
+    with pytest.raises(ValueError, match="negative buffersize"):
+        _core.sock_recv(0, -1, 0, hub, None)
+    with pytest.raises(TypeError):
+        _core.sock_recv(0, 10, 0, hub)
+    with pytest.raises(TypeError):
+        _core.sock_send("0", b"", 0, hub, None)
+
+
+def test_send_and_sendall_large_transfer_with_checksum(pair):
+    payload = os.urandom(4 * 1024 * 1024)
+    got = bytearray()
+
+    def reader():
+        while len(got) < len(payload):
+            chunk = _core.sock_recv(pair["b"].fileno(), 65536, 0, pair["hub"], pair["rb"])
+            if not chunk:
+                break
+            got.extend(chunk)
+
+    g = stolon.spawn(reader)
+    _core.sock_sendall(pair["a"].fileno(), memoryview(payload), 0, pair["hub"], pair["wa"])
+    g.join(timeout=10)
+    assert hashlib.sha256(got).digest() == hashlib.sha256(payload).digest()
+    assert _core.sock_send(pair["a"].fileno(), b"xyz", 0, pair["hub"], pair["wa"]) == 3
+
+
+def test_sendall_without_watcher_raises_once_the_buffer_is_full(pair):
+    with pytest.raises(BlockingIOError):
+        _core.sock_sendall(pair["a"].fileno(), b"x" * (64 * 1024 * 1024), 0, pair["hub"], None)
+
+
+def test_errors_carry_the_errno(pair):
+    a = pair["a"]
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    srv = socket.create_server(("127.0.0.1", 0))
+    try:
+        c = socket.create_connection(srv.getsockname())
+        s, _ = srv.accept()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.close()           # linger 0: the peer gets a reset
+        c.setblocking(False)
+        w = pair["hub"].loop.io(c.fileno(), 1)
+        with pytest.raises(ConnectionResetError):
+            _core.sock_recv(c.fileno(), 10, 0, pair["hub"], w)
+        w.close()
+        c.close()
+    finally:
+        srv.close()
+
+
+def test_timeout_around_a_wait(pair):
+    with pytest.raises(socket.timeout):
+        with Timeout(0.01, socket.timeout("timed out")):
+            _core.sock_recv(pair["a"].fileno(), 10, 0, pair["hub"], pair["ra"])
+    assert not pair["ra"].active
+
+
+def test_cancel_wait_wakes_the_waiter_with_its_error(pair):
+    hub = pair["hub"]
+    errors = []
+
+    def waiter():
+        try:
+            _core.sock_recv(pair["a"].fileno(), 10, 0, hub, pair["ra"])
+        except OSError as ex:
+            errors.append(ex.errno)
+
+    g = stolon.spawn(waiter)
+    stolon.sleep(0)
+    hub.cancel_wait(pair["ra"], OSError(errno.EBADF, "File descriptor was closed in another greenlet"))
+    g.join(timeout=1)
+    assert errors == [errno.EBADF]
+
+
+def test_no_leaks_over_many_round_trips(pair):
+    def echo(count):
+        for _ in range(count):
+            data = _core.sock_recv(pair["b"].fileno(), 1024, 0, pair["hub"], pair["rb"])
+            _core.sock_sendall(pair["b"].fileno(), data, 0, pair["hub"], pair["wb"])
+
+    def rounds(count):
+        g = stolon.spawn(echo, count)
+        buf = bytearray(1024)
+        for _ in range(count):
+            _core.sock_sendall(pair["a"].fileno(), b"x" * 100, 0, pair["hub"], pair["wa"])
+            _core.sock_recv_into(pair["a"].fileno(), buf, 0, 0, pair["hub"], pair["ra"])
+        g.join()
+
+    rounds(1000)
+    gc.collect()
+    before = len(gc.get_objects())
+    rounds(20000)
+    gc.collect()
+    assert len(gc.get_objects()) - before < 50
