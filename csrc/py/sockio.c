@@ -54,20 +54,29 @@ static int stl__args(const char *name, Py_ssize_t nargs, Py_ssize_t want, PyObje
     return 0;
 }
 
+/* A recv size (never negative, the stdlib's message) and flags. */
+static int stl__size_and_flags(PyObject *size_obj, PyObject *flags_obj, const char *what,
+                               Py_ssize_t *size, int *flags)
+{
+    *size = PyLong_AsSsize_t(size_obj);
+    *flags = PyLong_AsInt(flags_obj);
+    if (PyErr_Occurred())
+        return -1;
+    if (*size < 0) {
+        PyErr_Format(PyExc_ValueError, "negative buffersize in %s", what);
+        return -1;
+    }
+    return 0;
+}
+
 /* sock_recv(fd, bufsize, flags, hub, watcher) -> bytes */
 static PyObject *mod_sock_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
-    int fd;
-    if (stl__args("sock_recv", nargs, 5, args, &fd) < 0)
+    int fd, flags;
+    Py_ssize_t size;
+    if (stl__args("sock_recv", nargs, 5, args, &fd) < 0
+        || stl__size_and_flags(args[1], args[2], "recv", &size, &flags) < 0)
         return NULL;
-    Py_ssize_t size = PyLong_AsSsize_t(args[1]);
-    int flags = PyLong_AsInt(args[2]);
-    if (PyErr_Occurred())
-        return NULL;
-    if (size < 0) {
-        PyErr_SetString(PyExc_ValueError, "negative buffersize in recv");
-        return NULL;
-    }
     PyObject *buf = PyBytes_FromStringAndSize(NULL, size);
     if (buf == NULL)
         return NULL;
@@ -88,17 +97,11 @@ static PyObject *mod_sock_recv(PyObject *m, PyObject *const *args, Py_ssize_t na
 /* sock_recv_into(fd, buffer, nbytes, flags, hub, watcher) -> int */
 static PyObject *mod_sock_recv_into(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
-    int fd;
-    if (stl__args("sock_recv_into", nargs, 6, args, &fd) < 0)
+    int fd, flags;
+    Py_ssize_t nbytes;
+    if (stl__args("sock_recv_into", nargs, 6, args, &fd) < 0
+        || stl__size_and_flags(args[2], args[3], "recv_into", &nbytes, &flags) < 0)
         return NULL;
-    Py_ssize_t nbytes = PyLong_AsSsize_t(args[2]);
-    int flags = PyLong_AsInt(args[3]);
-    if (PyErr_Occurred())
-        return NULL;
-    if (nbytes < 0) {
-        PyErr_SetString(PyExc_ValueError, "negative buffersize in recv_into");
-        return NULL;
-    }
     Py_buffer view;
     if (PyObject_GetBuffer(args[1], &view, PyBUF_WRITABLE) < 0) {
         /* the stdlib's words for a read-only or non-buffer argument */

@@ -515,25 +515,10 @@ class Greenlet(greenlet):
     def get(self, block=True, timeout=None):
         """Its return value, or raise the exception it finished with; waits (at most
         ``timeout``, then Timeout) unless ``block`` is false (then Timeout at once)."""
-        if self.ready():
-            if self.successful():
-                return self.value
-            self._raise_exception()
-        if not block:
-            raise Timeout()
-        switch = getcurrent().switch
-        self.rawlink(switch)
-        try:
-            timer = Timeout._start_new_or_dummy(timeout)
-            try:
-                result = self.parent.switch()
-                if result is not self:
-                    raise InvalidSwitchError("Invalid switch into Greenlet.get(): %r" % (result,))
-            finally:
-                timer.cancel()
-        except:  # noqa: E722 -- woken any other way: the link must go
-            self.unlink(switch)
-            raise
+        if not self.ready():
+            if not block:
+                raise Timeout()
+            self._park_until_ready(timeout, "get", quiet=False)
         if self.ready():
             if self.successful():
                 return self.value
@@ -541,25 +526,29 @@ class Greenlet(greenlet):
 
     def join(self, timeout=None):
         """Wait until it finishes or ``timeout`` passes; returns None either way."""
-        if self.ready():
-            return
+        if not self.ready():
+            self._park_until_ready(timeout, "join", quiet=True)
+
+    def _park_until_ready(self, timeout, caller, quiet):
+        """Link the current greenlet and park it in the hub until this one finishes or
+        ``timeout`` passes; the expiry is raised unless ``quiet``.  Woken any other
+        way, the link goes with the exception."""
         switch = getcurrent().switch
         self.rawlink(switch)
+        timer = Timeout._start_new_or_dummy(timeout)
         try:
-            timer = Timeout._start_new_or_dummy(timeout)
-            try:
-                result = self.parent.switch()
-                if result is not self:
-                    raise InvalidSwitchError("Invalid switch into Greenlet.join(): %r" % (result,))
-            finally:
-                timer.cancel()
+            result = self.parent.switch()
+            if result is not self:
+                raise InvalidSwitchError("Invalid switch into Greenlet.%s(): %r" % (caller, result))
         except Timeout as ex:
             self.unlink(switch)
-            if ex is not timer:
+            if not quiet or ex is not timer:
                 raise
         except:  # noqa: E722
             self.unlink(switch)
             raise
+        finally:
+            timer.cancel()
 
     def __enter__(self):
         return self

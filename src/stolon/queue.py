@@ -86,6 +86,19 @@ def _discard(waiters, waiter):
         pass
 
 
+def _iter_self(queue):
+    """Queues are their own iterators."""
+    return queue
+
+
+def _next_until_stop(queue):
+    """The next item; the StopIteration class put in the queue ends the iteration."""
+    item = queue.get()
+    if item is StopIteration:
+        raise item
+    return item
+
+
 class ItemWaiter(Waiter):
     """A waiting putter: the Waiter plus the item and queue it waits to put into."""
 
@@ -395,14 +408,8 @@ class SimpleQueue:
 
     # -- iteration and display -----------------------------------------------------------
 
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        item = self.get()
-        if item is StopIteration:
-            raise item
-        return item
+    __iter__ = _iter_self
+    __next__ = _next_until_stop
 
     def __repr__(self):
         return "<%s at %s%s>" % (type(self).__name__, hex(id(self)), self._format())
@@ -689,11 +696,5 @@ class Channel:
         finally:
             self._event_unlock = None
 
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        item = self.get()
-        if item is StopIteration:
-            raise item
-        return item
+    __iter__ = _iter_self
+    __next__ = _next_until_stop
