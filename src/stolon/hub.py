@@ -87,6 +87,37 @@ class Hub(HubBase):
         self._threadpool = None
         self._resolver = None
 
+    # -- the thread pool and the resolver (lazy: most programs never need them) ------
+
+    @property
+    def threadpool(self):
+        """The hub's thread pool, created on first use (``threadpool_size`` threads at
+        most)."""
+        from stolon.threadpool import get_hub_threadpool   # threadpool imports this module
+        return get_hub_threadpool(self)
+
+    @threadpool.setter
+    def threadpool(self, value):
+        self._threadpool = value
+
+    @threadpool.deleter
+    def threadpool(self):
+        self._threadpool = None
+
+    @property
+    def resolver(self):
+        """The DNS resolver the socket functions use (lookups run in the thread pool)."""
+        from stolon._resolver import get_hub_resolver
+        return get_hub_resolver(self)
+
+    @resolver.setter
+    def resolver(self, value):
+        self._resolver = value
+
+    @resolver.deleter
+    def resolver(self):
+        self._resolver = None
+
     # -- errors ------------------------------------------------------------------------
 
     exception_stream = _StderrUnlessAssigned()
@@ -295,6 +326,11 @@ def reinit(hub=None):
     if hub is None or hub.loop is None:
         return
     hub.loop.reinit()
+    # the pool's threads and the resolver's state did not survive a fork
+    for helper in (hub._threadpool, hub._resolver):
+        on_fork = getattr(helper, "_on_fork", None)
+        if on_fork is not None:
+            on_fork()
 
 
 def getswitchinterval():

@@ -1,0 +1,89 @@
+"""stolon._resolver: the thread resolver (gevent's default resolver, ``'thread'``).
+
+Each lookup runs the C library's own function (``_socket.getaddrinfo`` and friends,
+which honour ``/etc/hosts``, nsswitch and the rest of the system's configuration) in
+a thread of the hub's pool, so the calling greenlet waits while the others keep
+running.  Errors are the stdlib's (``socket.gaierror``, ``socket.herror``), raised in
+the calling greenlet.  Results are what ``_socket`` returns (plain integers for
+families and types; the socket module turns them into enums).
+
+``get_hub_resolver(hub)`` is ``Hub.resolver``: one resolver per hub, created on use.
+"""
+import _socket
+
+from stolon.hub import get_hub
+from stolon.threadpool import get_hub_threadpool
+
+__all__ = ["Resolver", "get_hub_resolver"]
+
+_gethostbyname = _socket.gethostbyname
+_gethostbyname_ex = _socket.gethostbyname_ex
+_getaddrinfo = _socket.getaddrinfo
+_gethostbyaddr = _socket.gethostbyaddr
+_getnameinfo = _socket.getnameinfo
+_gethostname = _socket.gethostname
+_LOOKUP_ERRORS = (_socket.gaierror, _socket.herror)
+
+
+class Resolver:
+    """``Resolver(hub=None)``: name lookups run in ``hub``'s thread pool (the current
+    thread's hub by default)."""
+
+    __slots__ = ("pool",)
+
+    def __init__(self, hub=None):
+        if hub is None:
+            hub = get_hub()
+        self.pool = get_hub_threadpool(hub)
+        if _socket.gaierror not in hub.NOT_ERROR:
+            # a failed lookup is an answer, not a bug: the hub need not print it
+            hub.NOT_ERROR += _LOOKUP_ERRORS
+
+    def __repr__(self):
+        return "<%s.%s at 0x%x pool=%r>" % (type(self).__module__, type(self).__name__,
+                                            id(self), self.pool)
+
+    def close(self):
+        """Nothing to release: the pool belongs to the hub."""
+
+    def gethostbyname(self, *args):
+        return self.pool.apply(_gethostbyname, args)
+
+    def gethostbyname_ex(self, *args):
+        return self.pool.apply(_gethostbyname_ex, args)
+
+    def getaddrinfo(self, *args, **kwargs):
+        return self.pool.apply(_getaddrinfo, args, kwargs)
+
+    def gethostbyaddr(self, *args, **kwargs):
+        return self.pool.apply(_gethostbyaddr, args, kwargs)
+
+    def getnameinfo(self, *args, **kwargs):
+        return self.pool.apply(_getnameinfo, args, kwargs)
+
+    def getfqdn(self, name=""):
+        """``socket.getfqdn``: the first dotted name among the host's name and aliases
+        that ``gethostbyaddr`` reports, else its name; ``name`` itself if the lookup
+        fails.  An empty name, ``'0.0.0.0'`` and ``'::'`` mean this host."""
+        name = name.strip()
+        if not name or name in ("0.0.0.0", "::"):
+            name = _gethostname()
+        try:
+            hostname, aliases, _ = self.gethostbyaddr(name)
+        except OSError:
+            return name
+        for candidate in [hostname] + aliases:
+            if "." in candidate:
+                return candidate
+        return hostname
+
+
+def get_hub_resolver(hub=None):
+    """The resolver of ``hub`` (the current thread's hub by default), created on first
+    use.  ``Hub.destroy()`` closes it."""
+    if hub is None:
+        hub = get_hub()
+    resolver = hub._resolver
+    if resolver is None:
+        resolver = hub._resolver = Resolver(hub=hub)
+    return resolver

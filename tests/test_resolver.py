@@ -1,0 +1,156 @@
+"""stolon._resolver: the thread resolver (lookups in the hub's thread pool).
+
+Only names the C library answers locally (/etc/hosts, numeric addresses, the reserved
+'.invalid' TLD) are used: there is no network here.  Cross-checked against gevent 26.9's
+``gevent.resolver.thread.Resolver`` (names switched).
+"""
+import os
+import socket
+import threading
+import time
+
+import pytest
+
+import stolon
+from stolon.hub import get_hub
+
+try:
+    from stolon._resolver import Resolver, get_hub_resolver
+except ImportError:
+    # gevent: its resolver lives elsewhere and Hub.resolver is the cached one
+    from stolon.resolver.thread import Resolver
+
+    def get_hub_resolver(hub=None):
+        return (hub or get_hub()).resolver
+
+INVALID_NAME = "no-such-host.invalid"
+
+
+def _os_threads():
+    return len(os.listdir("/proc/self/task"))
+
+
+def _fd_count():
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_leaks():
+    get_hub()
+    fds = _fd_count()
+    threads = _os_threads()
+    yield
+    hub = get_hub()
+    if hub._threadpool is not None:
+        hub._threadpool.kill()
+        hub._threadpool = None
+    deadline = time.monotonic() + 2
+    while _os_threads() != threads and time.monotonic() < deadline:
+        stolon.sleep(0.005)
+    assert _os_threads() <= threads
+    assert _fd_count() == fds
+
+
+@pytest.fixture
+def resolver():
+    return get_hub_resolver()
+
+
+def test_resolver_is_cached_on_the_hub(resolver):
+    assert resolver is get_hub_resolver() is get_hub()._resolver
+    assert socket.gaierror in get_hub().NOT_ERROR
+
+
+def test_gethostbyname(resolver):
+    assert resolver.gethostbyname("localhost") == "127.0.0.1"
+    assert resolver.gethostbyname("127.0.0.1") == "127.0.0.1"
+
+
+def test_gethostbyname_ex(resolver):
+    name, aliases, addresses = resolver.gethostbyname_ex("127.0.0.1")
+    assert addresses == ["127.0.0.1"]
+    assert resolver.gethostbyname_ex("127.0.0.1") == socket.gethostbyname_ex("127.0.0.1")
+
+
+def test_getaddrinfo(resolver):
+    infos = resolver.getaddrinfo("127.0.0.1", 80, socket.AF_INET, socket.SOCK_STREAM)
+    assert [info[4] for info in infos] == [("127.0.0.1", 80)]
+    assert infos[0][0] == socket.AF_INET
+    infos = resolver.getaddrinfo("localhost", "80", family=socket.AF_INET, type=socket.SOCK_STREAM)
+    assert ("127.0.0.1", 80) in [info[4] for info in infos]
+
+
+def test_invalid_name_raises_gaierror_quietly(resolver, capsys):
+    with pytest.raises(socket.gaierror):
+        resolver.getaddrinfo(INVALID_NAME, 80)
+    with pytest.raises(socket.gaierror):
+        resolver.gethostbyname(INVALID_NAME)
+    # lookup failures are answers, not bugs: the hub does not print them
+    assert capsys.readouterr().err == ""
+
+
+def test_gethostbyaddr(resolver):
+    name, aliases, addresses = resolver.gethostbyaddr("127.0.0.1")
+    assert addresses == ["127.0.0.1"]
+    assert (name, aliases, addresses) == socket.gethostbyaddr("127.0.0.1")
+
+
+def test_getnameinfo(resolver):
+    flags = socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
+    assert resolver.getnameinfo(("127.0.0.1", 8080), flags) == ("127.0.0.1", "8080")
+    assert resolver.getnameinfo(("127.0.0.1", 80), 0) == socket.getnameinfo(("127.0.0.1", 80), 0)
+
+
+def test_bad_arguments_raise_in_the_caller(resolver, capsys):
+    with pytest.raises(TypeError):
+        resolver.getnameinfo("127.0.0.1", 0)
+    capsys.readouterr()
+
+
+@pytest.mark.skipif(stolon.__name__ == "gevent",
+                    reason="gevent's thread resolver has no getfqdn (gevent.socket does)")
+def test_getfqdn(resolver):
+    assert resolver.getfqdn("127.0.0.1") == socket.getfqdn("127.0.0.1")
+    assert resolver.getfqdn("") == socket.getfqdn("")
+    assert resolver.getfqdn(INVALID_NAME) == INVALID_NAME
+
+
+def test_lookup_lets_other_greenlets_run(resolver):
+    # a greenlet spawned before the lookup runs while the caller waits for the
+    # thread: a lookup that blocked the hub would return first
+    order = []
+    g = stolon.spawn(order.append, "greenlet")
+    order.append(resolver.gethostbyname("localhost"))
+    g.join()
+    assert order == ["greenlet", "127.0.0.1"]
+
+
+def test_concurrent_lookups(resolver):
+    names = ["localhost", "127.0.0.1"] * 10
+    greenlets = [stolon.spawn(resolver.gethostbyname, name) for name in names]
+    stolon.joinall(greenlets, timeout=2)
+    assert [g.value for g in greenlets] == ["127.0.0.1"] * len(names)
+
+
+def test_resolver_of_another_thread_hub():
+    box = {}
+
+    def in_thread():
+        hub = get_hub()
+        box["address"] = get_hub_resolver(hub).gethostbyname("localhost")
+        box["separate"] = get_hub_resolver(hub) is not box["main"]
+        hub.destroy(True)
+        box["closed"] = hub._resolver is None and hub._threadpool is None
+
+    box["main"] = get_hub_resolver()
+    t = threading.Thread(target=in_thread)
+    t.start()
+    t.join(2)
+    del box["main"]
+    assert box == {"address": "127.0.0.1", "separate": True, "closed": True}
+
+
+def test_repr_and_close():
+    resolver = Resolver()
+    assert "pool=<ThreadPool" in repr(resolver)
+    resolver.close()
