@@ -560,7 +560,7 @@ int stl_watcher_kinds_ready(PyObject *module)
             return -1;
     }
     static const struct { const char *name; int v; } consts[] = {
-        {"READ", STL_READ}, {"WRITE", STL_WRITE}, {"MINPRI", STL_MINPRI}, {"MAXPRI", STL_MAXPRI},
+        {"READ", STL_READ}, {"WRITE", STL_WRITE}, {"ERROR", STL_ERROR}, {"MINPRI", STL_MINPRI}, {"MAXPRI", STL_MAXPRI},
         {"EVBREAK_CANCEL", STL_BREAK_CANCEL}, {"EVBREAK_ONE", STL_BREAK_ONE}, {"EVBREAK_ALL", STL_BREAK_ALL},
         {NULL, 0}};
     for (int i = 0; consts[i].name; i++)

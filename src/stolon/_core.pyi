@@ -48,6 +48,7 @@ def gettrace() -> Optional[_Tracer]: ...
 
 READ: int
 WRITE: int
+ERROR: int
 MINPRI: int
 MAXPRI: int
 EVBREAK_CANCEL: int

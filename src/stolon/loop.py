@@ -41,6 +41,7 @@ callback = _core.callback
 
 READ = _core.READ
 WRITE = _core.WRITE
+ERROR = _core.ERROR      # in revents: the fd was bad (closed under the watcher)
 MINPRI = _core.MINPRI
 MAXPRI = _core.MAXPRI
 EVBREAK_CANCEL = _core.EVBREAK_CANCEL
@@ -63,5 +64,5 @@ def supported_backends():
 
 
 __all__ = ["loop", "watcher", "io", "timer", "signal", "child", "idle", "prepare", "check",
-           "fork", "async_", "callback", "READ", "WRITE", "MINPRI", "MAXPRI", "EVBREAK_CANCEL",
+           "fork", "async_", "callback", "READ", "WRITE", "ERROR", "MINPRI", "MAXPRI", "EVBREAK_CANCEL",
            "EVBREAK_ONE", "EVBREAK_ALL", "EVENTS", "GEVENT_CORE_EVENTS", "supported_backends"]
