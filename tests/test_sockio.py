@@ -166,3 +166,15 @@ def test_no_leaks_over_many_round_trips(pair):
     rounds(20000)
     gc.collect()
     assert len(gc.get_objects()) - before < 50
+
+
+def test_a_second_waiter_on_one_direction_is_refused(pair):
+    from stolon.exceptions import ConcurrentObjectUseError
+
+    hub = pair["hub"]
+    first = stolon.spawn(_core.sock_recv, pair["a"].fileno(), 10, 0, hub, pair["ra"])
+    stolon.sleep(0)
+    with pytest.raises(ConcurrentObjectUseError, match="already used by another greenlet"):
+        _core.sock_recv(pair["a"].fileno(), 10, 0, hub, pair["ra"])
+    pair["b"].send(b"first")
+    assert first.get(timeout=1) == b"first"

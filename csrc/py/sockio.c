@@ -19,6 +19,26 @@
 #include <errno.h>
 #include <sys/socket.h>
 
+static PyObject *stl__concurrent_use;     /* stolon.exceptions.ConcurrentObjectUseError */
+
+/* One greenlet per direction: a second waiter would steal the first one's
+ * wake-up, so it gets gevent's error instead. */
+static int stl__check_unused(PyObject *watcher)
+{
+    if (!PyObject_TypeCheck(watcher, &stl_pywatcher_type) || !((stl_pywatcher *)watcher)->cw->active)
+        return 0;
+    if (stl__concurrent_use == NULL) {
+        PyObject *mod = PyImport_ImportModule("stolon.exceptions");
+        stl__concurrent_use = mod ? PyObject_GetAttrString(mod, "ConcurrentObjectUseError") : NULL;
+        Py_XDECREF(mod);
+        if (stl__concurrent_use == NULL)
+            return -1;
+    }
+    PyObject *cb = ((stl_pywatcher *)watcher)->callback;
+    PyErr_Format(stl__concurrent_use, "This socket is already used by another greenlet: %R", cb ? cb : Py_None);
+    return -1;
+}
+
 /* The common tail of a failed syscall: 1 to wait and retry, -1 to fail. */
 static int stl__would_block(PyObject *hub, PyObject *watcher)
 {
@@ -30,6 +50,8 @@ static int stl__would_block(PyObject *hub, PyObject *watcher)
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
+    if (stl__check_unused(watcher) < 0)
+        return -1;
     PyObject *r = stl_hub_wait(hub, watcher);
     if (r == NULL)
         return -1;
