@@ -44,6 +44,8 @@ def _no_leaks():
     if hub._threadpool is not None:
         hub._threadpool.kill()
         hub._threadpool = None
+    # the resolver holds the pool it was made with: a killed pool must not stay there
+    hub._resolver = None
     deadline = time.monotonic() + 2
     while _os_threads() != threads and time.monotonic() < deadline:
         stolon.sleep(0.005)

@@ -56,6 +56,8 @@ def _no_leaks():
     if hub._threadpool is not None:
         hub._threadpool.kill()
         hub._threadpool = None
+    # the resolver holds the pool it was made with: a killed pool must not stay there
+    hub._resolver = None
     assert _wait_until(lambda: _os_threads() <= threads)
     assert _fd_count() == fds
 
