@@ -6,6 +6,8 @@ per-round range and a verdict in words, so the direction never has to be
 guessed (for memory a ratio below 1 is the good side).  A legend at the end
 says how every number was obtained.
 """
+import statistics
+
 from . import fmt, machine, stats
 from .libs import SUBJECT
 
@@ -58,7 +60,8 @@ def case_rows(res):
             rows.append([first, lib, why if lib == SUBJECT else f"{why}; no ratio"])
             continue
         row = [first, lib, fmt.value(res["unit"], summary["median"]),
-               fmt.per_op(res["kind"], summary["median"]), fmt.percent(summary["spread"])]
+               _latency(entry) or fmt.per_op(res["kind"], summary["median"]),
+               fmt.percent(summary["spread"])]
         ratio = res["ratios"].get(lib)
         if ratio:
             row += [fmt.ratio(ratio["median"]),
@@ -66,6 +69,17 @@ def case_rows(res):
                     verdict_words(res, ratio["verdict"])]
         rows.append(row + [""] * (len(HEADER) - len(row)))
     return rows
+
+
+def _latency(entry):
+    """'p50 .. p99 ..' for cases whose rounds report request latency (the echo cases),
+    medians over the rounds; None for the others."""
+    raws = [raw for raw in entry.get("raw", []) if isinstance(raw, dict) and "p50_us" in raw]
+    if not raws:
+        return None
+    p50 = statistics.median(raw["p50_us"] for raw in raws)
+    p99 = statistics.median(raw["p99_us"] for raw in raws)
+    return f"p50 {p50:,.0f} us, p99 {p99:,.0f} us"
 
 
 def verdict_words(res, verdict):
@@ -107,7 +121,8 @@ def legend_lines(cases):
     return [
         "",
         clock,
-        "median: of the rounds of one library; per op = 1/median (Python loop included);",
+        "median: of the rounds of one library; per op = 1/median (Python loop included),",
+        "  or for echo cases the request latency (p50, p99; medians over the rounds);",
         "  +- = half the min-max range of the rounds, as % of the median.",
         "stolon/anchor: median of per-round ratios (each round pair ran back to back),",
         "  range = min-max.  Rates: above 1 = stolon faster.",

@@ -12,5 +12,6 @@ from . import greenlet_core  # noqa: E402,F401
 from . import memory  # noqa: E402,F401
 from . import loop  # noqa: E402,F401
 from . import hub  # noqa: E402,F401
+from . import echo  # noqa: E402,F401
 
 __all__ = ["Case", "RateCase", "SampleCase", "all_cases", "register", "select"]

@@ -1,0 +1,142 @@
+"""TCP echo servers under load: requests per second, with p50/p99 latency.
+
+Each library's server runs in its own child process (echo_server.py), started once and
+kept for every round; the load comes from a client written in C (echo_client.c, built
+on first use with the system's C compiler), with N connections and one request in
+flight on each.  Client and server share the machine, so the client is in C to leave
+the server as much CPU as it can.
+"""
+import atexit
+import hashlib
+import importlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from .base import SampleCase
+from .registry import register
+
+GROUP = "echo server (TCP, 127.0.0.1)"
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLIENT_SOURCE = os.path.join(HERE, "echo_client.c")
+SERVER_SCRIPT = os.path.join(HERE, "echo_server.py")
+WARMUP_MS = 200
+
+_servers = {}       # library name -> (process, port)
+_client = []        # the built client's path, once built
+
+
+class Unavailable(RuntimeError):
+    """The case cannot run here (no C compiler, or the server did not start)."""
+
+
+def _build_client():
+    if _client:
+        return _client[0]
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        raise Unavailable("needs a C compiler to build the load client (set CC)")
+    with open(CLIENT_SOURCE, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    out = os.path.join(tempfile.gettempdir(), f"stolon-echo-client-{digest}")
+    if not os.path.exists(out):
+        tmp = out + f".{os.getpid()}"
+        proc = subprocess.run([cc, "-O2", "-o", tmp, CLIENT_SOURCE], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise Unavailable("building the load client failed: " + proc.stderr.strip()[-300:])
+        os.replace(tmp, out)
+    _client.append(out)
+    return out
+
+
+def _server(lib):
+    name = lib.module.__name__
+    if name in _servers and _servers[name][0].poll() is None:
+        return _servers[name][1]
+    env = dict(os.environ)
+    root = lib.import_root()
+    if root:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    # stderr goes to a file, not a pipe nobody reads (a full pipe would stall the server)
+    errors = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen([sys.executable, SERVER_SCRIPT, name], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
+    line = proc.stdout.readline().strip()
+    if not line.isdigit():
+        proc.kill()
+        proc.wait()
+        errors.seek(0)
+        raise Unavailable(f"{name} echo server did not start: "
+                          + " | ".join(errors.read().strip().splitlines()[-3:]))
+    errors.close()
+    _servers[name] = (proc, int(line))
+    return int(line)
+
+
+@atexit.register
+def _stop_servers():
+    for proc, _ in _servers.values():
+        try:
+            proc.stdin.close()
+            proc.wait(timeout=5)
+        except Exception:
+            proc.kill()
+    _servers.clear()
+
+
+def _sample(connections, size):
+    def sample(lib, run_ms):
+        client = _build_client()
+        port = _server(lib)
+        proc = subprocess.run([client, "127.0.0.1", str(port), str(connections), str(size),
+                               str(WARMUP_MS), str(run_ms)], capture_output=True, text=True,
+                              timeout=60)
+        if proc.returncode != 0:
+            raise RuntimeError("echo client failed: " + proc.stderr.strip())
+        raw = dict(item.split("=") for item in proc.stdout.split())
+        raw = {key: float(value) for key, value in raw.items()}
+        if raw["errors"] or not raw["requests"]:
+            raise RuntimeError(f"echo client: {raw}")
+        return raw["requests"] / raw["seconds"], raw
+    return sample
+
+
+class EchoCase(SampleCase):
+    """A SampleCase that says why it cannot run: no C compiler for the client, or a
+    greenlet library without a ``server`` module."""
+
+    def missing(self, lib):
+        why = super().missing(lib)
+        if why:
+            return why
+        try:
+            _build_client()
+        except Unavailable as exc:
+            return str(exc)
+        if lib.name in ("stolon", "gevent"):
+            try:
+                importlib.import_module(lib.module.__name__ + ".server")
+            except ImportError:
+                return f"{lib.name} {lib.version} has no server module"
+        return None
+
+    def describe(self):
+        # requests per second of elapsed time: the table marks the case (wall)
+        return dict(super().describe(), clock="wall")
+
+
+def _run_ms(profile):
+    return max(300, int(profile.round_seconds * 1000))
+
+
+for _conns in (1, 10, 100):
+    for _size, _label in ((100, "100B"), (1024, "1KiB")):
+        register(EchoCase(
+            f"echo-c{_conns}-{_label}", f"echo, {_conns} connection{'s' if _conns > 1 else ''}, {_label}",
+            GROUP, "requests/s", _sample(_conns, _size), work=_run_ms,
+            anchors=("gevent", "asyncio", "uvloop"), needs=(),
+            about=f"{_conns} connections from a C client, one {_size}-byte request in flight "
+                  "on each; StreamServer (recv/sendall) or an asyncio Protocol server",
+            pytest_work=200))

@@ -1,0 +1,168 @@
+/*
+ * echo_client.c -- the load generator of the echo-server benchmark cases.
+ *
+ * Written in C so that the client is never the bottleneck: on a small
+ * machine the client and the server under test share the CPUs, and a Python
+ * client would spend more of them than the server it measures.
+ *
+ * Usage: echo_client HOST PORT CONNECTIONS MESSAGE_BYTES WARMUP_MS RUN_MS
+ *
+ * Opens CONNECTIONS TCP connections (TCP_NODELAY), each with one request
+ * in flight: send MESSAGE_BYTES, wait for all of them to come back, send
+ * again.  Requests completed during the warm-up are not counted.  Prints
+ * one line: "requests=N seconds=S p50_us=A p99_us=B errors=E".
+ * Exits 0, or 1 with a message on stderr if the setup fails.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HIST_BUCKETS 200000     /* latency histogram: 1 us buckets up to 200 ms */
+#define HIST_STEP_NS 1000
+
+typedef struct {
+    int fd;
+    size_t sent, got;           /* bytes of the current request */
+    int64_t started;            /* ns */
+} conn;
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int die(const char *what)
+{
+    fprintf(stderr, "echo_client: %s: %s\n", what, strerror(errno));
+    return 1;
+}
+
+static int open_conn(const struct sockaddr_in *addr)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, (const struct sockaddr *)addr, sizeof *addr) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Sends what is left of the request; 0, or -1 on error. */
+static int pump_send(conn *c, const char *msg, size_t size)
+{
+    while (c->sent < size) {
+        ssize_t n = send(c->fd, msg + c->sent, size - c->sent, MSG_NOSIGNAL);
+        if (n < 0)
+            return errno == EAGAIN ? 0 : -1;
+        c->sent += (size_t)n;
+    }
+    return 0;
+}
+
+static double percentile(const uint64_t *hist, uint64_t total, double q)
+{
+    uint64_t want = (uint64_t)(q * (double)total), seen = 0;
+    for (int i = 0; i < HIST_BUCKETS; i++) {
+        seen += hist[i];
+        if (seen > want)
+            return (i + 0.5) * HIST_STEP_NS / 1000.0;
+    }
+    return HIST_BUCKETS * (double)HIST_STEP_NS / 1000.0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 7) {
+        fprintf(stderr, "usage: echo_client HOST PORT CONNECTIONS MESSAGE_BYTES WARMUP_MS RUN_MS\n");
+        return 2;
+    }
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[2]))};
+    if (inet_pton(AF_INET, argv[1], &addr.sin_addr) != 1) {
+        fprintf(stderr, "echo_client: bad address %s\n", argv[1]);
+        return 2;
+    }
+    int nconn = atoi(argv[3]);
+    size_t size = (size_t)atol(argv[4]);
+    int64_t warmup = atol(argv[5]) * 1000000LL, run = atol(argv[6]) * 1000000LL;
+    if (nconn < 1 || size < 1 || run <= 0) {
+        fprintf(stderr, "echo_client: connections, message bytes and run time must be positive\n");
+        return 2;
+    }
+    char *msg = malloc(size), *buf = malloc(size);
+    conn *conns = calloc((size_t)nconn, sizeof *conns);
+    uint64_t *hist = calloc(HIST_BUCKETS, sizeof *hist);
+    struct epoll_event *events = calloc((size_t)nconn, sizeof *events);
+    int ep = epoll_create1(0);
+    if (!msg || !buf || !conns || !hist || !events || ep < 0)
+        return die("setup");
+    memset(msg, 'x', size);
+
+    int64_t t0 = now_ns();
+    for (int i = 0; i < nconn; i++) {
+        conns[i].fd = open_conn(&addr);
+        if (conns[i].fd < 0)
+            return die("connect");
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev) < 0)
+            return die("epoll_ctl");
+        conns[i].started = now_ns();
+        if (pump_send(&conns[i], msg, size) < 0)
+            return die("send");
+    }
+    int64_t measure_from = t0 + warmup, stop = measure_from + run;
+    uint64_t done = 0, errors = 0;
+    for (;;) {
+        int64_t now = now_ns();
+        if (now >= stop)
+            break;
+        int n = epoll_wait(ep, events, nconn, (int)((stop - now) / 1000000) + 1);
+        if (n < 0 && errno != EINTR)
+            return die("epoll_wait");
+        for (int k = 0; k < n; k++) {
+            conn *c = &conns[events[k].data.u32];
+            ssize_t r = recv(c->fd, buf, size - c->got, 0);
+            if (r <= 0) {
+                if (r < 0 && errno == EAGAIN)
+                    continue;
+                errors++;
+                epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+                continue;
+            }
+            c->got += (size_t)r;
+            if (c->got < size)
+                continue;
+            int64_t end = now_ns();
+            if (c->started >= measure_from && end <= stop) {
+                int64_t b = (end - c->started) / HIST_STEP_NS;
+                hist[b < HIST_BUCKETS ? b : HIST_BUCKETS - 1]++;
+                done++;
+            }
+            c->got = c->sent = 0;
+            c->started = end;
+            if (pump_send(c, msg, size) < 0)
+                errors++;
+        }
+    }
+    printf("requests=%llu seconds=%.6f p50_us=%.1f p99_us=%.1f errors=%llu\n",
+           (unsigned long long)done, run / 1e9, percentile(hist, done, 0.50),
+           percentile(hist, done, 0.99), (unsigned long long)errors);
+    for (int i = 0; i < nconn; i++)
+        close(conns[i].fd);
+    return 0;
+}

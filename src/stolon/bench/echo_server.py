@@ -1,0 +1,96 @@
+"""The servers of the echo benchmark cases, one per library, run as a child process:
+
+    python echo_server.py LIBRARY
+
+Listens on 127.0.0.1 (a free port), prints the port on one line, and serves until its
+stdin closes (so it never outlives the benchmark that started it).
+
+- stolon, gevent: a StreamServer whose handler is synchronous-looking greenlet code,
+  ``recv`` then ``sendall`` until the peer closes.
+- asyncio, uvloop: an asyncio Protocol that writes back what it receives, on the
+  library's own event loop.
+"""
+import importlib
+import sys
+import threading
+
+
+def _exit_when_stdin_closes(stop):
+    def watch():
+        sys.stdin.read()
+        stop()
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def serve_greenlets(name):
+    lib = importlib.import_module(name)
+    server_mod = importlib.import_module(name + ".server")
+
+    def handle(sock, address):
+        recv, sendall = sock.recv, sock.sendall
+        try:
+            while True:
+                data = recv(65536)
+                if not data:
+                    break
+                sendall(data)
+        except ConnectionError:
+            pass    # the client closes with a request in flight: a reset, not an error
+        sock.close()
+
+    server = server_mod.StreamServer(("127.0.0.1", 0), handle, backlog=1024)
+    server.start()
+    print(server.server_port, flush=True)
+    hub = lib.get_hub()
+    # the watcher thread may not touch the hub: it wakes it through an async watcher
+    wake = hub.loop.async_()
+    wake.start(server.stop)
+    _exit_when_stdin_closes(wake.send)
+    server.serve_forever()
+
+
+class _Echo:
+    """asyncio.Protocol's echo (a plain class with its methods: asyncio accepts it)."""
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.transport.write(data)
+
+    def connection_lost(self, exc):
+        pass
+
+    def eof_received(self):
+        return False
+
+    def pause_writing(self):
+        pass
+
+    def resume_writing(self):
+        pass
+
+
+def serve_asyncio(name):
+    import asyncio
+
+    loop = importlib.import_module("uvloop").new_event_loop() if name == "uvloop" else asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    server = loop.run_until_complete(loop.create_server(_Echo, "127.0.0.1", 0, backlog=1024))
+    print(server.sockets[0].getsockname()[1], flush=True)
+    _exit_when_stdin_closes(lambda: loop.call_soon_threadsafe(loop.stop))
+    loop.run_forever()
+    server.close()
+
+
+def main(argv):
+    name = argv[1]
+    if name in ("asyncio", "uvloop"):
+        serve_asyncio(name)
+    else:
+        serve_greenlets(name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
