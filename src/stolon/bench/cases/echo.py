@@ -1,8 +1,8 @@
 """TCP echo servers under load: requests per second, with p50/p99 latency.
 
 Each library's server runs in its own child process (echo_server.py), started once and
-kept for every round; the load comes from a client written in C (echo_client.c, built
-on first use with the system's C compiler), with N connections and one request in
+kept for every round; the load comes from a client written in C (echo_client.py holds its
+source; it is built on first use with the system's C compiler), with N connections and one request in
 flight on each.  Client and server share the machine, so the client is in C to leave
 the server as much CPU as it can.
 """
@@ -15,12 +15,12 @@ import subprocess
 import sys
 import tempfile
 
+from ..echo_client import SOURCE as CLIENT_SOURCE
 from .base import SampleCase
 from .registry import register
 
 GROUP = "echo server (TCP, 127.0.0.1)"
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CLIENT_SOURCE = os.path.join(HERE, "echo_client.c")
 SERVER_SCRIPT = os.path.join(HERE, "echo_server.py")
 WARMUP_MS = 200
 
@@ -38,12 +38,12 @@ def _build_client():
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         raise Unavailable("needs a C compiler to build the load client (set CC)")
-    with open(CLIENT_SOURCE, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    digest = hashlib.sha256(CLIENT_SOURCE.encode()).hexdigest()[:16]
     out = os.path.join(tempfile.gettempdir(), f"stolon-echo-client-{digest}")
     if not os.path.exists(out):
         tmp = out + f".{os.getpid()}"
-        proc = subprocess.run([cc, "-O2", "-o", tmp, CLIENT_SOURCE], capture_output=True, text=True)
+        proc = subprocess.run([cc, "-O2", "-x", "c", "-o", tmp, "-"], input=CLIENT_SOURCE,
+                              capture_output=True, text=True)
         if proc.returncode != 0:
             raise Unavailable("building the load client failed: " + proc.stderr.strip()[-300:])
         os.replace(tmp, out)

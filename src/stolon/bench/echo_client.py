@@ -1,4 +1,11 @@
-/*
+"""The load client of the echo benchmark cases, as C source.
+
+It is kept here as a string (not as a .c file) so that an installed wheel, which holds
+Python files only, still has it: cases/echo.py writes it out and builds it with the
+system's C compiler on first use.  The source explains itself in its first comment.
+"""
+
+SOURCE = r"""/*
  * echo_client.c -- the load generator of the echo-server benchmark cases.
  *
  * Written in C so that the client is never the bottleneck: on a small
@@ -166,3 +173,4 @@ int main(int argc, char **argv)
         close(conns[i].fd);
     return 0;
 }
+"""
