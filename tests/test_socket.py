@@ -536,6 +536,10 @@ def test_close_under_a_foreign_watcher():
 def test_ref_property(pair):
     a, b = pair
     assert a.ref is True
+    b.settimeout(0.001)
+    with pytest.raises(gsocket.timeout):
+        b.recv(1)                   # makes only the read watcher
+    assert b.ref is True
     a.ref = False
     assert a.ref is False
 

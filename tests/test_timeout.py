@@ -182,3 +182,17 @@ def test_a_million_timeouts_keep_objects_and_rss_flat():
     gc.collect()
     assert len(gc.get_objects()) - objects < 50
     assert proc.memory_info().rss - rss < 4 * 1024 * 1024
+
+
+def test_a_timeout_counts_from_its_start_not_from_the_loops_last_turn():
+    import time
+
+    stolon.sleep(0)                     # the loop's clock is read here...
+    spin_until = time.monotonic() + 0.05
+    while time.monotonic() < spin_until:
+        pass                            # ...and goes stale while this greenlet computes
+    started = time.monotonic()
+    with pytest.raises(Timeout):
+        with Timeout(0.05):
+            stolon.sleep(1)
+    assert time.monotonic() - started >= 0.045

@@ -23,6 +23,10 @@ from errno import EAGAIN, EALREADY, EINPROGRESS, EISCONN, EWOULDBLOCK
 from time import monotonic as _monotonic
 
 from stolon import _socketcommon
+from stolon._core import sock_recv as _c_recv
+from stolon._core import sock_recv_into as _c_recv_into
+from stolon._core import sock_send as _c_send
+from stolon._core import sock_sendall as _c_sendall
 from stolon._socketcommon import (_IN_USE, __dns__, __extensions__, __imports__,
                                   __implements__, cancel_wait, cancel_wait_ex, getaddrinfo, gethostbyaddr,
                                   gethostbyname, gethostbyname_ex, getfqdn, getnameinfo,
@@ -81,13 +85,20 @@ class socket(_stdlib.socket):
 
     # -- waiting ---------------------------------------------------------------------
 
-    # The waits are written out rather than shared: they are the path of every
-    # round trip that finds no data (or no room) on its first try.
-
-    def _wait_read(self, timeout):
+    def _read_watcher(self):
         watcher = self._read_event
         if watcher is None:
             watcher = self._read_event = self.hub.loop.io(_ss_fileno(self), 1)
+        return watcher
+
+    def _write_watcher(self):
+        watcher = self._write_event
+        if watcher is None:
+            watcher = self._write_event = self.hub.loop.io(_ss_fileno(self), 2)
+        return watcher
+
+    def _wait_read(self, timeout):
+        watcher = self._read_watcher()
         if watcher.callback is not None:
             raise ConcurrentObjectUseError(_IN_USE % (watcher.callback,))
         if timeout is None:
@@ -96,9 +107,7 @@ class socket(_stdlib.socket):
             wait_on_watcher(watcher, timeout, hub=self.hub)
 
     def _wait_write(self, timeout):
-        watcher = self._write_event
-        if watcher is None:
-            watcher = self._write_event = self.hub.loop.io(_ss_fileno(self), 2)
+        watcher = self._write_watcher()
         if watcher.callback is not None:
             raise ConcurrentObjectUseError(_IN_USE % (watcher.callback,))
         if timeout is None:
@@ -110,7 +119,8 @@ class socket(_stdlib.socket):
     def ref(self):
         """Whether the socket's watchers keep the loop alive while they wait."""
         read, write = self._read_event, self._write_event
-        return read is None or read.ref or write.ref
+        # a watcher not made yet will be made referenced
+        return read is None or read.ref or write is None or write.ref
 
     @ref.setter
     def ref(self, value):
@@ -196,6 +206,10 @@ class socket(_stdlib.socket):
     # -- receiving -------------------------------------------------------------------
 
     def recv(self, bufsize, flags=0):
+        if self.timeout is None and not flags & _MSG_DONTWAIT and self._read_event is not None:
+            # blocking mode, after a first wait made the watcher: the whole
+            # try-wait-retry cycle runs in C (csrc/py/sockio.c)
+            return _c_recv(_ss_fileno(self), bufsize, flags, self.hub, self._read_event)
         while True:
             try:
                 return _ss_recv(self, bufsize, flags)
@@ -205,6 +219,8 @@ class socket(_stdlib.socket):
             self._wait_read(self.timeout)
 
     def recv_into(self, buffer, nbytes=0, flags=0):
+        if self.timeout is None and not flags & _MSG_DONTWAIT and self._read_event is not None:
+            return _c_recv_into(_ss_fileno(self), buffer, nbytes, flags, self.hub, self._read_event)
         while True:
             try:
                 return _ss_recv_into(self, buffer, nbytes, flags)
@@ -254,6 +270,8 @@ class socket(_stdlib.socket):
     # -- sending ---------------------------------------------------------------------
 
     def send(self, data, flags=0):
+        if self.timeout is None and not flags & _MSG_DONTWAIT and self._write_event is not None:
+            return _c_send(_ss_fileno(self), data, flags, self.hub, self._write_event)
         while True:
             try:
                 return _ss_send(self, data, flags)
@@ -265,6 +283,8 @@ class socket(_stdlib.socket):
     def sendall(self, data, flags=0):
         """Send all of ``data``; a positive timeout bounds the whole call, as in the
         stdlib.  The common case is one ``send`` that takes everything."""
+        if self.timeout is None and not flags & _MSG_DONTWAIT and self._write_event is not None:
+            return _c_sendall(_ss_fileno(self), data, flags, self.hub, self._write_event)
         kind = type(data)
         if kind is not bytes and kind is not bytearray:
             data = memoryview(data).cast("B")

@@ -60,7 +60,9 @@ class Timeout(BaseException):
             throws = self
         else:
             throws = self.exception
-        self.timer.start(self._on_expiration, getcurrent(), throws)
+        # update=True: count from now, not from the loop's clock of its last turn
+        # (which may be stale after a busy stretch of greenlet code)
+        self.timer.start(self._on_expiration, getcurrent(), throws, update=True)
 
     def _on_expiration(self, glet, exception):
         glet.throw(exception)
