@@ -205,80 +205,49 @@ class socket(_stdlib.socket):
 
     # -- receiving -------------------------------------------------------------------
 
+    def _retry(self, call, flags, wait, *args):
+        """``call(self, *args)`` until it stops saying EAGAIN, parking with ``wait``
+        between tries; a non-blocking socket or MSG_DONTWAIT gets BlockingIOError."""
+        while True:
+            try:
+                return call(self, *args)
+            except BlockingIOError:
+                if self.timeout == 0.0 or flags & _MSG_DONTWAIT:
+                    raise
+            wait(self.timeout)
+
     def recv(self, bufsize, flags=0):
         if self.timeout is None and not flags & _MSG_DONTWAIT and self._read_event is not None:
             # blocking mode, after a first wait made the watcher: the whole
             # try-wait-retry cycle runs in C (csrc/py/sockio.c)
             return _c_recv(_ss_fileno(self), bufsize, flags, self.hub, self._read_event)
-        while True:
-            try:
-                return _ss_recv(self, bufsize, flags)
-            except BlockingIOError:
-                if self.timeout == 0.0 or flags & _MSG_DONTWAIT:
-                    raise
-            self._wait_read(self.timeout)
+        return self._retry(_ss_recv, flags, self._wait_read, bufsize, flags)
 
     def recv_into(self, buffer, nbytes=0, flags=0):
         if self.timeout is None and not flags & _MSG_DONTWAIT and self._read_event is not None:
             return _c_recv_into(_ss_fileno(self), buffer, nbytes, flags, self.hub, self._read_event)
-        while True:
-            try:
-                return _ss_recv_into(self, buffer, nbytes, flags)
-            except BlockingIOError:
-                if self.timeout == 0.0 or flags & _MSG_DONTWAIT:
-                    raise
-            self._wait_read(self.timeout)
+        return self._retry(_ss_recv_into, flags, self._wait_read, buffer, nbytes, flags)
 
     def recvfrom(self, bufsize, flags=0):
-        while True:
-            try:
-                return _ss_recvfrom(self, bufsize, flags)
-            except BlockingIOError:
-                if self.timeout == 0.0 or flags & _MSG_DONTWAIT:
-                    raise
-            self._wait_read(self.timeout)
+        return self._retry(_ss_recvfrom, flags, self._wait_read, bufsize, flags)
 
     def recvfrom_into(self, buffer, nbytes=0, flags=0):
-        while True:
-            try:
-                return _ss_recvfrom_into(self, buffer, nbytes, flags)
-            except BlockingIOError:
-                if self.timeout == 0.0 or flags & _MSG_DONTWAIT:
-                    raise
-            self._wait_read(self.timeout)
+        return self._retry(_ss_recvfrom_into, flags, self._wait_read, buffer, nbytes, flags)
 
     if hasattr(_ss, "recvmsg"):
         def recvmsg(self, bufsize, ancbufsize=0, flags=0):
-            while True:
-                try:
-                    return _ss.recvmsg(self, bufsize, ancbufsize, flags)
-                except BlockingIOError:
-                    if self.timeout == 0.0 or flags & _MSG_DONTWAIT:
-                        raise
-                self._wait_read(self.timeout)
+            return self._retry(_ss.recvmsg, flags, self._wait_read, bufsize, ancbufsize, flags)
 
     if hasattr(_ss, "recvmsg_into"):
         def recvmsg_into(self, buffers, ancbufsize=0, flags=0):
-            while True:
-                try:
-                    return _ss.recvmsg_into(self, buffers, ancbufsize, flags)
-                except BlockingIOError:
-                    if self.timeout == 0.0 or flags & _MSG_DONTWAIT:
-                        raise
-                self._wait_read(self.timeout)
+            return self._retry(_ss.recvmsg_into, flags, self._wait_read, buffers, ancbufsize, flags)
 
     # -- sending ---------------------------------------------------------------------
 
     def send(self, data, flags=0):
         if self.timeout is None and not flags & _MSG_DONTWAIT and self._write_event is not None:
             return _c_send(_ss_fileno(self), data, flags, self.hub, self._write_event)
-        while True:
-            try:
-                return _ss_send(self, data, flags)
-            except BlockingIOError:
-                if self.timeout == 0.0 or flags & _MSG_DONTWAIT:
-                    raise
-            self._wait_write(self.timeout)
+        return self._retry(_ss_send, flags, self._wait_write, data, flags)
 
     def sendall(self, data, flags=0):
         """Send all of ``data``; a positive timeout bounds the whole call, as in the
@@ -312,23 +281,12 @@ class socket(_stdlib.socket):
                 self._wait_write(_time_left(deadline))
 
     def sendto(self, data, flags_or_address, *address):
-        while True:
-            try:
-                return _ss_sendto(self, data, flags_or_address, *address)
-            except BlockingIOError:
-                if self.timeout == 0.0 or address and flags_or_address & _MSG_DONTWAIT:
-                    raise
-            self._wait_write(self.timeout)
+        flags = flags_or_address if address else 0     # sendto(data, address) has none
+        return self._retry(_ss_sendto, flags, self._wait_write, data, flags_or_address, *address)
 
     if hasattr(_ss, "sendmsg"):
         def sendmsg(self, buffers, ancdata=(), flags=0, address=None):
-            while True:
-                try:
-                    return _ss.sendmsg(self, buffers, ancdata, flags, address)
-                except BlockingIOError:
-                    if self.timeout == 0.0 or flags & _MSG_DONTWAIT:
-                        raise
-                self._wait_write(self.timeout)
+            return self._retry(_ss.sendmsg, flags, self._wait_write, buffers, ancdata, flags, address)
 
     if hasattr(_os, "sendfile"):
         def _sendfile_use_sendfile(self, file, offset=0, count=None):
