@@ -12,8 +12,8 @@
 #include "hub.h"
 
 static PyObject *stl__str_switch, *stl__str_switch_out, *stl__str_loop, *stl__str_stop;
+static PyObject *stl__zero;                /* 0.0: a sleep timer's repeat */
 static PyObject *stl__base_hub_switch;     /* HubBase.switch's descriptor (borrowed) */
-static PyObject *stl__invalid_switch;      /* stolon.exceptions.InvalidSwitchError */
 
 /* ---- the thread's hub ---- */
 
@@ -118,17 +118,10 @@ static void stl__waiter_ccb(stl_pywatcher *w, int revents, void *arg)
 
 static int stl__invalid_switch_error(PyObject *hub, PyObject *got, stl_waiter *waiter, PyObject *watcher)
 {
-    if (stl__invalid_switch == NULL) {
-        PyObject *mod = PyImport_ImportModule("stolon.exceptions");
-        stl__invalid_switch = mod ? PyObject_GetAttrString(mod, "InvalidSwitchError") : NULL;
-        Py_XDECREF(mod);
-        if (stl__invalid_switch == NULL)
-            return -1;
-    }
     stl_gthread *gt = stl_gthread_get();
-    PyErr_Format(stl__invalid_switch, "Invalid switch into %S: got %R (expected %R; waiting on %R with %R)",
-                 gt ? (PyObject *)gt->current : Py_None, got, waiter, hub, watcher);
-    return -1;
+    return stl_raise_stolon_error("InvalidSwitchError",
+                                  "Invalid switch into %S: got %R (expected %R; waiting on %R with %R)",
+                                  gt ? (PyObject *)gt->current : Py_None, got, waiter, hub, watcher);
 }
 
 /* Starts watcher so that it wakes waiter: the C path for stolon.loop watchers
@@ -168,17 +161,24 @@ PyObject *stl_hub_wait(PyObject *hub, PyObject *watcher)
     else if (got != NULL)
         result = Py_NewRef(Py_None);
     Py_XDECREF(got);
-    /* finally: stop the watcher, keeping the exception that is on its way */
+    /* finally: stop the watcher, keeping the exception that is on its way
+     * (a stolon watcher stops in C: no method call on every wake-up) */
     PyObject *t, *v, *tb;
     PyErr_Fetch(&t, &v, &tb);
-    PyObject *r = PyObject_CallMethodNoArgs(watcher, stl__str_stop);
-    if (r == NULL) {
+    int stopped;
+    if (PyObject_TypeCheck(watcher, &stl_pywatcher_type)) {
+        stopped = stl_pywatcher_stop((stl_pywatcher *)watcher);
+    } else {
+        PyObject *r = PyObject_CallMethodNoArgs(watcher, stl__str_stop);
+        stopped = r ? 0 : -1;
+        Py_XDECREF(r);
+    }
+    if (stopped < 0) {
         Py_XDECREF(t);
         Py_XDECREF(v);
         Py_XDECREF(tb);
         Py_CLEAR(result);
     } else {
-        Py_DECREF(r);
         PyErr_Restore(t, v, tb);
     }
     Py_DECREF(waiter);
@@ -231,19 +231,15 @@ static PyObject *stl__yield(PyObject *hub, stl_pyloop *pl)
 
 static PyObject *stl__sleep_timer(PyObject *hub, stl_pyloop *pl, PyObject *seconds, int ref)
 {
-    PyObject *timer = PyObject_CallMethod((PyObject *)pl, "timer", "OdO", seconds, 0.0, ref ? Py_True : Py_False);
+    /* loop.timer(seconds, 0.0, ref) without the method lookup; hub.wait stops it,
+     * and a stopped watcher nobody holds is freed with its last reference */
+    PyObject *args[3] = {seconds, stl__zero, ref ? Py_True : Py_False};
+    PyObject *timer = stl_pyloop_new_timer(pl, args, 3, NULL);
     if (timer == NULL)
         return NULL;
     if (pl->loop != NULL)
         stl_loop_update_now(pl->loop);
     PyObject *r = stl_hub_wait(hub, timer);
-    PyObject *t, *v, *tb;
-    PyErr_Fetch(&t, &v, &tb);
-    PyObject *c = PyObject_CallMethod(timer, "close", NULL);
-    Py_XDECREF(c);
-    if (c == NULL)
-        PyErr_Clear();
-    PyErr_Restore(t, v, tb);
     Py_DECREF(timer);
     return r;
 }
@@ -307,7 +303,8 @@ int stl_hub_types_ready(PyObject *module)
     stl__str_switch_out = PyUnicode_InternFromString("switch_out");
     stl__str_loop = PyUnicode_InternFromString("loop");
     stl__str_stop = PyUnicode_InternFromString("stop");
-    if (!stl__str_switch || !stl__str_switch_out || !stl__str_loop || !stl__str_stop)
+    stl__zero = PyFloat_FromDouble(0.0);
+    if (!stl__str_switch || !stl__str_switch_out || !stl__str_loop || !stl__str_stop || !stl__zero)
         return -1;
     stl_hubbase_type.tp_base = &stl_greenlet_type;
     stl_hubbase_type.tp_basicsize = stl_greenlet_type.tp_basicsize;

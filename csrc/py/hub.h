@@ -40,6 +40,12 @@ PyObject *stl_hub_switch(PyObject *hub);
  * None or NULL with an exception. */
 PyObject *stl_hub_wait(PyObject *hub, PyObject *watcher);
 
+/* Raises stolon.exceptions.<name>(message from fmt); returns -1. */
+int stl_raise_stolon_error(const char *name, const char *fmt, ...);
+
+/* glet.switch(value): the C switch unless glet's class overrides switch(). */
+PyObject *stl_greenlet_resume(PyObject *glet, PyObject *value);
+
 /* A new waiter of hub; NULL with an exception. */
 stl_waiter *stl_waiter_new(PyObject *hub);
 /* switch(value): wake the waiter's greenlet (or store); 0 or -1. */

@@ -57,15 +57,9 @@ static int stl__hand_off(PyObject *obj, PyObject *links)
         Py_DECREF(link);
         return -1;
     }
-    PyObject *r;
-    if (stl_greenlet_check(link) && Py_TYPE(link)->tp_call == NULL) {
-        /* a parked greenlet links itself: switch into it with obj */
-        PyObject *args = PyTuple_Pack(1, obj);
-        r = args ? stl_greenlet_switch((stl_greenlet *)link, args, NULL) : NULL;
-        Py_XDECREF(args);
-    } else {
-        r = PyObject_CallOneArg(link, obj);
-    }
+    /* a parked greenlet links itself: switch into it with obj */
+    PyObject *r = stl_greenlet_check(link) && Py_TYPE(link)->tp_call == NULL
+        ? stl_greenlet_resume(link, obj) : PyObject_CallOneArg(link, obj);
     PyObject *exc = NULL;
     if (r == NULL) {
         PyObject *t, *tb;

@@ -126,6 +126,9 @@ int stl_pywatcher_start_raw(stl_pywatcher *w);
 void stl_pywatcher_stop_raw(stl_pywatcher *w);
 /* Holds or releases the object to match its C watcher's state. */
 void stl_pywatcher_sync(stl_pywatcher *w);
+/* watcher.stop(): stops it and drops its callback (C or Python); 0, or -1 with
+ * RuntimeError while the loop polls in another thread. */
+int stl_pywatcher_stop(stl_pywatcher *w);
 /* The C fast path: start with fn(w, revents, arg) instead of a Python callback. */
 int stl_pywatcher_start_c(stl_pywatcher *w, stl_pywatcher_ccb fn, void *arg);
 /* Releases every held watcher of the loop (destroy, tp_clear). */

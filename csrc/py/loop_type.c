@@ -579,8 +579,7 @@ static int stl__capi_stop(PyObject *w)
         PyErr_Format(PyExc_TypeError, "not a stolon.loop watcher: %.200s", Py_TYPE(w)->tp_name);
         return -1;
     }
-    stl_pywatcher_stop_raw((stl_pywatcher *)w);
-    return 0;
+    return stl_pywatcher_stop((stl_pywatcher *)w);
 }
 
 /*

@@ -19,24 +19,15 @@
 #include <errno.h>
 #include <sys/socket.h>
 
-static PyObject *stl__concurrent_use;     /* stolon.exceptions.ConcurrentObjectUseError */
-
 /* One greenlet per direction: a second waiter would steal the first one's
  * wake-up, so it gets gevent's error instead. */
 static int stl__check_unused(PyObject *watcher)
 {
     if (!PyObject_TypeCheck(watcher, &stl_pywatcher_type) || !((stl_pywatcher *)watcher)->cw->active)
         return 0;
-    if (stl__concurrent_use == NULL) {
-        PyObject *mod = PyImport_ImportModule("stolon.exceptions");
-        stl__concurrent_use = mod ? PyObject_GetAttrString(mod, "ConcurrentObjectUseError") : NULL;
-        Py_XDECREF(mod);
-        if (stl__concurrent_use == NULL)
-            return -1;
-    }
     PyObject *cb = ((stl_pywatcher *)watcher)->callback;
-    PyErr_Format(stl__concurrent_use, "This socket is already used by another greenlet: %R", cb ? cb : Py_None);
-    return -1;
+    return stl_raise_stolon_error("ConcurrentObjectUseError", "This socket is already used by another greenlet: %R",
+                                  cb ? cb : Py_None);
 }
 
 /* The common tail of a failed syscall: 1 to wait and retry, -1 to fail. */
@@ -164,17 +155,24 @@ static Py_ssize_t stl__send_some(int fd, const char *p, Py_ssize_t len, int flag
     }
 }
 
+/* (fd, data, flags, hub, watcher): the fd, the flags and data's bytes (to release). */
+static int stl__send_args(const char *name, PyObject *const *args, Py_ssize_t nargs, int *fd, int *flags,
+                          Py_buffer *view)
+{
+    if (stl__args(name, nargs, 5, args, fd) < 0)
+        return -1;
+    *flags = PyLong_AsInt(args[2]);
+    if (*flags == -1 && PyErr_Occurred())
+        return -1;
+    return PyObject_GetBuffer(args[1], view, PyBUF_SIMPLE);
+}
+
 /* sock_send(fd, data, flags, hub, watcher) -> int */
 static PyObject *mod_sock_send(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
-    int fd;
-    if (stl__args("sock_send", nargs, 5, args, &fd) < 0)
-        return NULL;
-    int flags = PyLong_AsInt(args[2]);
-    if (flags == -1 && PyErr_Occurred())
-        return NULL;
+    int fd, flags;
     Py_buffer view;
-    if (PyObject_GetBuffer(args[1], &view, PyBUF_SIMPLE) < 0)
+    if (stl__send_args("sock_send", args, nargs, &fd, &flags, &view) < 0)
         return NULL;
     Py_ssize_t n = stl__send_some(fd, view.buf, view.len, flags, args[3], args[4]);
     PyBuffer_Release(&view);
@@ -184,14 +182,9 @@ static PyObject *mod_sock_send(PyObject *m, PyObject *const *args, Py_ssize_t na
 /* sock_sendall(fd, data, flags, hub, watcher) -> None; waits as often as needed. */
 static PyObject *mod_sock_sendall(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
-    int fd;
-    if (stl__args("sock_sendall", nargs, 5, args, &fd) < 0)
-        return NULL;
-    int flags = PyLong_AsInt(args[2]);
-    if (flags == -1 && PyErr_Occurred())
-        return NULL;
+    int fd, flags;
     Py_buffer view;
-    if (PyObject_GetBuffer(args[1], &view, PyBUF_SIMPLE) < 0)
+    if (stl__send_args("sock_sendall", args, nargs, &fd, &flags, &view) < 0)
         return NULL;
     const char *p = view.buf;
     Py_ssize_t left = view.len, n = 0;

@@ -15,7 +15,8 @@
 
 #include "structmember.h"
 
-static PyObject *stl__concurrent_use;   /* stolon.exceptions.ConcurrentObjectUseError */
+#include <stdarg.h>
+
 
 /* ---- the core operations (also used by hub.c) ---- */
 
@@ -64,8 +65,7 @@ static int stl__waiter_from_hub(stl_waiter *w)
     return 0;
 }
 
-/* The plain greenlet switch, unless the greenlet's class overrides switch(). */
-static PyObject *stl__resume(PyObject *glet, PyObject *value)
+PyObject *stl_greenlet_resume(PyObject *glet, PyObject *value)
 {
     static PyObject *name, *base_switch;
     if (name == NULL) {
@@ -85,6 +85,22 @@ static PyObject *stl__resume(PyObject *glet, PyObject *value)
     return PyObject_CallMethodOneArg(glet, name, value);
 }
 
+int stl_raise_stolon_error(const char *name, const char *fmt, ...)
+{
+    static PyObject *module;            /* stolon.exceptions, imported on first error */
+    if (module == NULL && (module = PyImport_ImportModule("stolon.exceptions")) == NULL)
+        return -1;
+    PyObject *type = PyObject_GetAttrString(module, name);
+    if (type == NULL)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    PyErr_FormatV(type, fmt, ap);
+    va_end(ap);
+    Py_DECREF(type);
+    return -1;
+}
+
 int stl_waiter_switch(stl_waiter *w, PyObject *value)
 {
     PyObject *glet = w->greenlet;
@@ -97,7 +113,7 @@ int stl_waiter_switch(stl_waiter *w, PyObject *value)
     if (stl__waiter_from_hub(w) < 0)
         return -1;
     Py_INCREF(glet);
-    PyObject *r = stl__resume(glet, value);
+    PyObject *r = stl_greenlet_resume(glet, value);
     int rc = 0;
     if (r == NULL)
         rc = stl__waiter_report(w, glet, "switch");
@@ -144,14 +160,7 @@ PyObject *stl_waiter_get(stl_waiter *w)
         return r;
     }
     if (w->greenlet != NULL) {
-        if (stl__concurrent_use == NULL) {
-            PyObject *mod = PyImport_ImportModule("stolon.exceptions");
-            stl__concurrent_use = mod ? PyObject_GetAttrString(mod, "ConcurrentObjectUseError") : NULL;
-            Py_XDECREF(mod);
-            if (stl__concurrent_use == NULL)
-                return NULL;
-        }
-        PyErr_Format(stl__concurrent_use, "This Waiter is already used by %R", w->greenlet);
+        stl_raise_stolon_error("ConcurrentObjectUseError", "This Waiter is already used by %R", w->greenlet);
         return NULL;
     }
     w->greenlet = Py_NewRef(cur);

@@ -146,18 +146,23 @@ static PyObject *pw_start(stl_pywatcher *w, PyObject *const *args, Py_ssize_t na
     Py_RETURN_NONE;
 }
 
-static PyObject *pw_stop(stl_pywatcher *w, PyObject *unused)
+int stl_pywatcher_stop(stl_pywatcher *w)
 {
-    if (w->loop != NULL && w->loop->saved != NULL) {
-        stl_pyloop_check(w->loop);      /* raises: blocked in another thread */
-        return NULL;
-    }
+    if (w->loop != NULL && w->loop->saved != NULL)
+        return stl_pyloop_check(w->loop);   /* raises: blocked in another thread */
     Py_INCREF(w);
     stl_pywatcher_stop_raw(w);
     Py_CLEAR(w->callback);
     Py_CLEAR(w->args);
     w->ccb = NULL;
     Py_DECREF(w);
+    return 0;
+}
+
+static PyObject *pw_stop(stl_pywatcher *w, PyObject *unused)
+{
+    if (stl_pywatcher_stop(w) < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 
