@@ -86,6 +86,26 @@ def _discard(waiters, waiter):
         pass
 
 
+def _park(queue, waiters, entry, waiter, others, timeout, timeout_exc, what):
+    """Queue ``entry`` on ``waiters``, have ``_unlock`` run if the other side
+    (``others``) waits, and park in ``waiter`` until it is handed over or ``timeout``
+    raises ``timeout_exc``; however the wait ends early, the entry leaves the queue."""
+    waiters.append(entry)
+    timer = None if timeout is None else Timeout._start_new_or_dummy(timeout, timeout_exc)
+    try:
+        if others:
+            queue._schedule_unlock()
+        result = waiter.get()
+        if result is not waiter:
+            raise InvalidSwitchError("Invalid switch into %s: %r" % (what, result))
+    except BaseException:
+        _discard(waiters, entry)
+        raise
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
 def _iter_self(queue):
     """Queues are their own iterators."""
     return queue
@@ -257,20 +277,7 @@ class SimpleQueue:
 
     def _wait_to_put(self, item, timeout):
         waiter = ItemWaiter(item, self)
-        self.putters.append(waiter)
-        timer = None if timeout is None else Timeout._start_new_or_dummy(timeout, Full)
-        try:
-            if self.getters:
-                self._schedule_unlock()
-            result = waiter.get()
-            if result is not waiter:
-                raise InvalidSwitchError("Invalid switch into Queue.put: %r" % (result,))
-        except BaseException:
-            _discard(self.putters, waiter)
-            raise
-        finally:
-            if timer is not None:
-                timer.cancel()
+        _park(self, self.putters, waiter, waiter, self.getters, timeout, Full, "Queue.put")
 
     # -- getting -------------------------------------------------------------------------
 
@@ -332,21 +339,7 @@ class SimpleQueue:
         if not block:
             raise Empty
         waiter = Waiter(self.hub)
-        timer = None if timeout is None else Timeout._start_new_or_dummy(timeout, Empty)
-        getters = self.getters
-        try:
-            getters.append(waiter)
-            if self.putters:
-                self._schedule_unlock()
-            result = waiter.get()
-            if result is not waiter:
-                raise InvalidSwitchError("Invalid switch into Queue.get: %r" % (result,))
-        except BaseException:
-            _discard(getters, waiter)
-            raise
-        finally:
-            if timer is not None:
-                timer.cancel()
+        _park(self, self.getters, waiter, waiter, self.putters, timeout, Empty, "Queue.get")
 
     def _make_item_in_hub(self):
         # the hub cannot wait, but waiting putters can hand it their items
@@ -639,20 +632,7 @@ class Channel:
         if not block:
             timeout = 0
         waiter = Waiter(self.hub)
-        offer = (item, waiter)
-        self.putters.append(offer)
-        timer = Timeout._start_new_or_dummy(timeout, Full)
-        try:
-            if self.getters:
-                self._schedule_unlock()
-            result = waiter.get()
-            if result is not waiter:
-                raise InvalidSwitchError("Invalid switch into Channel.put: %r" % (result,))
-        except BaseException:
-            _discard(self.putters, offer)
-            raise
-        finally:
-            timer.cancel()
+        _park(self, self.putters, (item, waiter), waiter, self.getters, timeout, Full, "Channel.put")
 
     def put_nowait(self, item):
         self.put(item, False)
