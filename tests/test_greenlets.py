@@ -726,3 +726,19 @@ def test_stolon_only_greenlet_attribute_is_the_type_and_module_imports():
     assert stolon.greenlet is core_greenlet
     assert imported is Greenlet
     assert sys.modules["stolon.greenlet"].Greenlet is Greenlet
+
+
+def test_a_greenlet_that_survives_kill_keeps_its_function_and_arguments():
+    def stubborn(n):
+        while True:
+            try:
+                stolon.sleep(1)
+            except stolon.GreenletExit:
+                return n
+
+    g = stolon.spawn(stubborn, 7)
+    stolon.sleep(0)
+    before = repr(g)
+    g.kill(block=False)
+    assert repr(g) == before            # still running: nothing was released yet
+    assert g.get(timeout=1) == 7

@@ -356,3 +356,22 @@ def test_thread_acquire_times_out():
     cooperative_join(t)
     assert results[0] is False
     assert 0.04 <= results[1] < 1.0
+
+
+def test_acquire_with_zero_timeout_in_a_thread_without_a_hub_does_not_wait():
+    import threading
+    import time
+
+    from stolon.lock import Semaphore
+
+    sem = Semaphore(0)
+    took = []
+
+    def worker():
+        started = time.monotonic()
+        took.append((sem.acquire(timeout=0), time.monotonic() - started))
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join(5)
+    assert took and took[0][0] is False and took[0][1] < 0.5

@@ -174,3 +174,12 @@ def test_waiters_do_not_leak():
     gc.collect()
     assert len(gc.get_objects()) - before < 50
     assert sys.getrefcount(hub) - rc < 5
+
+
+def test_multiple_waiter_parks_again_once_buffered_values_are_taken():
+    hub = get_hub()
+    mw = MultipleWaiter(hub)
+    mw.switch("a")                      # buffered before anyone waits
+    assert mw.get() == "a"
+    hub.loop.run_callback(mw.switch, "b")
+    assert mw.get() == "b"              # parked until the callback, no IndexError

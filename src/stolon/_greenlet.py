@@ -479,9 +479,9 @@ class Greenlet(greenlet):
         """Cancel a start that has not happened; True if it is dead now (its outcome
         then recorded and its links scheduled)."""
         self._cancel_start()
-        self._free()
         dead = self.dead
         if dead:
+            self._free()    # a greenlet that survives its kill keeps its function
             if isinstance(exception, tuple) and len(exception) == 3:
                 self._handle_death_before_start(exception)
             else:

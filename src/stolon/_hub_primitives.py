@@ -57,7 +57,6 @@ class _WaitIterator:
         self._count -= 1
         try:
             item = self._waiter.get()
-            self._waiter.clear()
             if item is self:
                 self._cleanup()
                 raise StopIteration()

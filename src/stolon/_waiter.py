@@ -29,5 +29,7 @@ class MultipleWaiter(Waiter):
     def get(self):
         if not self._values:
             Waiter.get(self)
-            Waiter.clear(self)
+        # forget the stored wake-up with every value taken, buffered or not, so the
+        # next get() parks once the values run out
+        Waiter.clear(self)
         return self._values.pop(0)

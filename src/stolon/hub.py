@@ -93,6 +93,8 @@ class Hub(HubBase):
     def threadpool(self):
         """The hub's thread pool, created on first use (``threadpool_size`` threads at
         most)."""
+        if self._threadpool is not None:
+            return self._threadpool
         from stolon.threadpool import get_hub_threadpool   # threadpool imports this module
         return get_hub_threadpool(self)
 
@@ -107,6 +109,8 @@ class Hub(HubBase):
     @property
     def resolver(self):
         """The DNS resolver the socket functions use (lookups run in the thread pool)."""
+        if self._resolver is not None:
+            return self._resolver
         from stolon._resolver import get_hub_resolver
         return get_hub_resolver(self)
 
@@ -236,7 +240,6 @@ class Hub(HubBase):
                 return True
         finally:
             if timer is not None:
-                timer.stop()
                 timer.close()
         return False
 

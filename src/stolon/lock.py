@@ -218,7 +218,7 @@ class Semaphore(AbstractLinkable):
     def _acquire_without_hubs(self, timeout):
         wakeup = _allocate_native_lock()
         wakeup.acquire()
-        deadline = monotonic() + timeout if timeout else None
+        deadline = None if timeout is None else monotonic() + timeout
         link = _ReleaseNativeLock(wakeup)
         while True:
             self._add_link(link)

@@ -96,7 +96,6 @@ class Timeout(BaseException):
 
     def close(self):
         """Disarm and release the timer for good."""
-        self.timer.stop()
         self.timer.close()
         self.timer = _NO_TIMER
 
