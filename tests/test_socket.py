@@ -525,11 +525,11 @@ def test_close_under_a_foreign_watcher():
     # waiter wakes, and the descriptor is closed after it
     a, b = gsocket.socketpair()
     with b:
-        waiter = stolon.spawn(gsocket.wait_read, a.fileno(), 2)
+        waiter = stolon.spawn(gsocket.wait_read, a.fileno(), 5)
         stolon.sleep(0.001)
         a.close()
-        waiter.join(timeout=2)
-        assert waiter.ready()
+        waiter.join(timeout=0.5)        # far sooner than its own 5 s timeout
+        assert waiter.successful()
         stolon.sleep(0.001)
 
 

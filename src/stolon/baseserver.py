@@ -101,6 +101,7 @@ class BaseServer:
 
     def set_spawn(self, spawn):
         """Choose where handlers run (see the class docstring)."""
+        self.__dict__.pop("full", None)     # an earlier pool's full() must not stay
         if spawn == "default":
             self.pool = None
             self._spawn = type(self)._spawn

@@ -140,7 +140,7 @@ class socket(_stdlib.socket):
             except AttributeError:
                 raise TypeError("a float is required", howlong, type(howlong)) from None
             howlong = as_float()
-            if howlong < 0.0:
+            if not howlong >= 0.0:         # negative, or NaN
                 raise ValueError("Timeout value out of range")
         self.timeout = howlong
 
@@ -217,15 +217,16 @@ class socket(_stdlib.socket):
             wait(self.timeout)
 
     def recv(self, bufsize, flags=0):
-        if self.timeout is None and not flags & _MSG_DONTWAIT and self._read_event is not None:
-            # blocking mode, after a first wait made the watcher: the whole
-            # try-wait-retry cycle runs in C (csrc/py/sockio.c)
-            return _c_recv(_ss_fileno(self), bufsize, flags, self.hub, self._read_event)
+        fd = _ss_fileno(self)
+        if self.timeout is None and not flags & _MSG_DONTWAIT and fd >= 0:
+            # blocking mode: the whole try-wait-retry cycle runs in C (csrc/py/sockio.c)
+            return _c_recv(fd, bufsize, flags, self.hub, self._read_event or self._read_watcher())
         return self._retry(_ss_recv, flags, self._wait_read, bufsize, flags)
 
     def recv_into(self, buffer, nbytes=0, flags=0):
-        if self.timeout is None and not flags & _MSG_DONTWAIT and self._read_event is not None:
-            return _c_recv_into(_ss_fileno(self), buffer, nbytes, flags, self.hub, self._read_event)
+        fd = _ss_fileno(self)
+        if self.timeout is None and not flags & _MSG_DONTWAIT and fd >= 0:
+            return _c_recv_into(fd, buffer, nbytes, flags, self.hub, self._read_event or self._read_watcher())
         return self._retry(_ss_recv_into, flags, self._wait_read, buffer, nbytes, flags)
 
     def recvfrom(self, bufsize, flags=0):
@@ -245,15 +246,17 @@ class socket(_stdlib.socket):
     # -- sending ---------------------------------------------------------------------
 
     def send(self, data, flags=0):
-        if self.timeout is None and not flags & _MSG_DONTWAIT and self._write_event is not None:
-            return _c_send(_ss_fileno(self), data, flags, self.hub, self._write_event)
+        fd = _ss_fileno(self)
+        if self.timeout is None and not flags & _MSG_DONTWAIT and fd >= 0:
+            return _c_send(fd, data, flags, self.hub, self._write_event or self._write_watcher())
         return self._retry(_ss_send, flags, self._wait_write, data, flags)
 
     def sendall(self, data, flags=0):
         """Send all of ``data``; a positive timeout bounds the whole call, as in the
         stdlib.  The common case is one ``send`` that takes everything."""
-        if self.timeout is None and not flags & _MSG_DONTWAIT and self._write_event is not None:
-            return _c_sendall(_ss_fileno(self), data, flags, self.hub, self._write_event)
+        fd = _ss_fileno(self)
+        if self.timeout is None and not flags & _MSG_DONTWAIT and fd >= 0:
+            return _c_sendall(fd, data, flags, self.hub, self._write_event or self._write_watcher())
         kind = type(data)
         if kind is not bytes and kind is not bytearray:
             data = memoryview(data).cast("B")
