@@ -122,6 +122,78 @@ def test_echo_many_concurrent_clients():
     assert server.closed and not server.started
 
 
+def test_ten_thousand_concurrent_connections():
+    # The server holds 10,000 connections, each with its handler parked in recv; the
+    # clients live in a child process (both ends in one process would need 20,000 fds).
+    rc, out, err = run_script('''
+        import os, resource, subprocess, sys, stolon, stolon.socket
+        from stolon.server import StreamServer
+        COUNT = 10_000
+        CLIENT = """if 1:
+            import socket, sys
+            conns = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(int(sys.argv[2]))]
+            for c in conns:
+                c.sendall(b"x")
+            assert all(c.recv(1) == b"X" for c in conns)
+            print("echoed", flush=True)
+            sys.stdin.readline()
+            for c in conns:
+                c.close()
+            print("closed", flush=True)
+        """
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        need = COUNT + 200
+        if hard != resource.RLIM_INFINITY and hard < need:
+            print("skip: RLIMIT_NOFILE hard limit %d is below %d" % (hard, need))
+            raise SystemExit(0)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+        stolon.get_hub().loop   # the loop's own fds stay open
+        fds_before = len(os.listdir("/proc/self/fd"))
+        live, served = set(), []
+
+        def handle(sock, address):
+            me = stolon.getcurrent()
+            live.add(me)
+            try:
+                while True:
+                    data = sock.recv(64)
+                    if not data:
+                        break
+                    sock.sendall(data.upper())
+                served.append(1)
+            finally:
+                live.discard(me)
+
+        server = StreamServer(("127.0.0.1", 0), handle, backlog=1024)
+        server.start()
+        client = subprocess.Popen([sys.executable, "-c", CLIENT, str(server.server_port), str(COUNT)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+        def line():
+            with stolon.Timeout(60):
+                stolon.socket.wait_read(client.stdout.fileno())
+                return client.stdout.readline().strip()
+
+        print(line(), len(live))
+        client.stdin.write("go\\n")
+        client.stdin.flush()
+        print(line())
+        with stolon.Timeout(60):
+            while live:
+                stolon.sleep(0.01)
+        print("served", len(served))
+        server.stop()
+        client.wait(timeout=10)
+        client.stdin.close()
+        client.stdout.close()
+        print("fds back", len(os.listdir("/proc/self/fd")) - fds_before)
+    ''')
+    assert rc == 0, err
+    if out.startswith("skip:"):
+        pytest.skip(out.strip()[6:])
+    assert out.split("\n")[:4] == ["echoed 10000", "closed", "served 10000", "fds back 0"], (out, err)
+
+
 def test_blocking_client_in_a_thread():
     server = StreamServer(LOCAL, echo)
     server.start()

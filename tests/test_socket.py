@@ -255,7 +255,7 @@ def test_peer_reset_wakes_a_reader(tcp_pair):
 
 def test_large_transfer_sendall_recv_into(tcp_pair):
     client, server = tcp_pair
-    payload = os.urandom(1 << 20) * 20          # 20 MiB
+    payload = os.urandom(1 << 20) * 100         # 100 MiB
     expected = zlib.crc32(payload)
 
     def receive():
@@ -271,7 +271,7 @@ def test_large_transfer_sendall_recv_into(tcp_pair):
 
     receiver = stolon.spawn(receive)
     client.sendall(payload)
-    assert receiver.get(timeout=10) == (len(payload), expected)
+    assert receiver.get(timeout=60) == (len(payload), expected)
 
 
 def test_sendall_accepts_any_buffer(pair):

@@ -178,3 +178,64 @@ def test_a_second_waiter_on_one_direction_is_refused(pair):
         _core.sock_recv(pair["a"].fileno(), 10, 0, hub, pair["ra"])
     pair["b"].send(b"first")
     assert first.get(timeout=1) == b"first"
+
+
+# -- the read hint: after a short read from a stream socket the next blocking read waits
+# for readiness first (the buffer was emptied), instead of a recv that says EAGAIN.
+# Parking shows as other greenlets getting to run before the read returns.
+
+def _read_yields(read):
+    """Whether read() let a greenlet queued just before it run."""
+    ran = []
+    stolon.spawn_raw(ran.append, 1)
+    read()
+    yielded = bool(ran)
+    stolon.sleep(0)     # let the queued greenlet run either way
+    return yielded
+
+
+def test_after_a_short_read_the_next_read_waits_first(pair):
+    fd, hub, ra = pair["a"].fileno(), pair["hub"], pair["ra"]
+    pair["b"].send(b"short")
+    assert _core.sock_recv(fd, 100, 0, hub, ra) == b"short"
+    pair["b"].send(b"already there")
+    assert _read_yields(lambda: _core.sock_recv(fd, 100, 0, hub, ra) == b"already there")
+    pair["b"].send(b"x" * 8)
+    buf = bytearray(100)
+    assert _read_yields(lambda: _core.sock_recv_into(fd, buf, 0, 0, hub, ra))
+    assert buf[:8] == b"x" * 8
+    assert not ra.active
+
+
+def test_a_full_read_or_a_peek_keeps_reading_first(pair):
+    fd, hub, ra = pair["a"].fileno(), pair["hub"], pair["ra"]
+    pair["b"].send(b"abcd")
+    assert _core.sock_recv(fd, 4, 0, hub, ra) == b"abcd"       # filled: maybe more behind
+    pair["b"].send(b"efgh")
+    assert not _read_yields(lambda: _core.sock_recv(fd, 2, socket.MSG_PEEK, hub, ra))
+    assert not _read_yields(lambda: _core.sock_recv(fd, 100, 0, hub, ra))
+
+
+def test_datagram_sockets_keep_reading_first():
+    hub = stolon.get_hub()
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    with a, b:
+        a.setblocking(False)
+        ra = hub.loop.io(a.fileno(), 1)
+        b.send(b"one")
+        b.send(b"two")      # queued behind a short datagram
+        assert _core.sock_recv(a.fileno(), 100, 0, hub, ra) == b"one"
+        assert not _read_yields(lambda: _core.sock_recv(a.fileno(), 100, 0, hub, ra) == b"two")
+        ra.close()
+
+
+def test_a_reader_parked_by_the_hint_wakes_on_cancel(pair):
+    fd, hub, ra = pair["a"].fileno(), pair["hub"], pair["ra"]
+    pair["b"].send(b"short")
+    assert _core.sock_recv(fd, 100, 0, hub, ra) == b"short"
+    reader = stolon.spawn(_core.sock_recv, fd, 100, 0, hub, ra)
+    stolon.sleep(0.01)
+    assert ra.active
+    hub.cancel_wait(ra, OSError(errno.EBADF, "closed"))
+    reader.join(timeout=2)
+    assert isinstance(reader.exception, OSError) and reader.exception.errno == errno.EBADF

@@ -78,6 +78,9 @@ struct stl_pywatcher {
     stl_watcher *cw;            /* the embedded C watcher (below, per kind) */
     PyObject *weakreflist;
     unsigned char kind, held, closed;
+    /* sockio.c's read hint on an io watcher: the fd's socket type (0 not known yet,
+     * 1 stream, 2 other) and whether the last read emptied the kernel's buffer. */
+    unsigned char sock_kind, drained;
 };
 
 struct stl_pycallback {

@@ -13,15 +13,27 @@ SOURCE = r"""/*
  * client would spend more of them than the server it measures.
  *
  * Usage: echo_client HOST PORT CONNECTIONS MESSAGE_BYTES WARMUP_MS RUN_MS
+ *        echo_client bulk HOST PORT MEBIBYTES
+ *        echo_client idle HOST PORT CONNECTIONS
  *
- * Opens CONNECTIONS TCP connections (TCP_NODELAY), each with one request
- * in flight: send MESSAGE_BYTES, wait for all of them to come back, send
- * again.  Requests completed during the warm-up are not counted.  Prints
- * one line: "requests=N seconds=S p50_us=A p99_us=B errors=E".
+ * Requests: opens CONNECTIONS TCP connections (TCP_NODELAY), each with one
+ * request in flight: send MESSAGE_BYTES, wait for all of them to come back,
+ * send again.  Requests completed during the warm-up are not counted.
+ * Prints one line: "requests=N seconds=S p50_us=A p99_us=B errors=E".
+ *
+ * bulk: one connection streams MEBIBYTES of a fixed pseudo-random pattern
+ * while reading the echo back, and checks every byte that returns.  Prints
+ * "bytes=N seconds=S errors=E" (errors: mismatched or missing bytes).
+ *
+ * idle: opens CONNECTIONS connections, sends one byte on each and waits for
+ * every echo (so the server has accepted each one and its handler is
+ * parked in a read), prints "ready", then holds them until stdin closes.
+ *
  * Exits 0, or 1 with a message on stderr if the setup fails.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -30,6 +42,7 @@ SOURCE = r"""/*
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -93,17 +106,150 @@ static double percentile(const uint64_t *hist, uint64_t total, double q)
     return HIST_BUCKETS * (double)HIST_STEP_NS / 1000.0;
 }
 
+#define BULK_PATTERN (256 * 1024)
+
+/* The bytes of the bulk stream: a xorshift sequence, so a shifted or
+ * repeated chunk cannot pass for the right one. */
+static void fill_pattern(unsigned char *p, size_t n)
+{
+    uint32_t x = 2463534242u;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        p[i] = (unsigned char)x;
+    }
+}
+
+static int set_nonblocking_nodelay(int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+static int run_bulk(const struct sockaddr_in *addr, long mebibytes)
+{
+    size_t total = (size_t)mebibytes << 20, sent = 0, got = 0;
+    uint64_t errors = 0;
+    unsigned char *pattern = malloc(BULK_PATTERN), *buf = malloc(BULK_PATTERN);
+    int fd = open_conn(addr), ep = epoll_create1(0);
+    if (!pattern || !buf || fd < 0 || ep < 0 || set_nonblocking_nodelay(fd) < 0)
+        return die("bulk setup");
+    fill_pattern(pattern, BULK_PATTERN);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+        return die("epoll_ctl");
+    int64_t t0 = now_ns();
+    while (got < total) {
+        struct epoll_event out;
+        int n = epoll_wait(ep, &out, 1, 10000);
+        if (n == 0) {
+            fprintf(stderr, "echo_client: bulk: no progress for 10 s at %zu of %zu bytes\n", got, total);
+            return 1;
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return die("epoll_wait");
+        }
+        while (sent < total) {
+            size_t off = sent % BULK_PATTERN, len = BULK_PATTERN - off;
+            if (len > total - sent)
+                len = total - sent;
+            ssize_t w = send(fd, pattern + off, len, MSG_NOSIGNAL);
+            if (w < 0) {
+                if (errno == EAGAIN)
+                    break;
+                return die("bulk send");
+            }
+            sent += (size_t)w;
+        }
+        if (sent == total && (ev.events & EPOLLOUT)) {
+            ev.events = EPOLLIN;
+            epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
+        }
+        for (;;) {
+            size_t off = got % BULK_PATTERN;
+            ssize_t r = recv(fd, buf, BULK_PATTERN - off, 0);
+            if (r < 0) {
+                if (errno == EAGAIN)
+                    break;
+                return die("bulk recv");
+            }
+            if (r == 0) {
+                errors += total - got;      /* the server closed early */
+                got = total;
+                break;
+            }
+            if (memcmp(buf, pattern + off, (size_t)r) != 0)
+                errors++;
+            got += (size_t)r;
+        }
+    }
+    double seconds = (now_ns() - t0) / 1e9;
+    printf("bytes=%zu seconds=%.6f errors=%llu\n", got, seconds, (unsigned long long)errors);
+    close(fd);
+    return 0;
+}
+
+static int run_idle(const struct sockaddr_in *addr, int nconn)
+{
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < (rlim_t)nconn + 64) {
+        lim.rlim_cur = (rlim_t)nconn + 64 <= lim.rlim_max ? (rlim_t)nconn + 64 : lim.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &lim);
+    }
+    int *fds = calloc((size_t)nconn, sizeof *fds);
+    if (!fds)
+        return die("idle setup");
+    for (int i = 0; i < nconn; i++) {
+        char byte = 'x';
+        fds[i] = open_conn(addr);
+        if (fds[i] < 0)
+            return die("idle connect");
+        if (send(fds[i], &byte, 1, MSG_NOSIGNAL) != 1 || recv(fds[i], &byte, 1, 0) != 1)
+            return die("idle echo");
+    }
+    printf("ready\n");
+    fflush(stdout);
+    char sink[256];
+    while (read(0, sink, sizeof sink) > 0)
+        ;
+    for (int i = 0; i < nconn; i++)
+        close(fds[i]);
+    return 0;
+}
+
+static int parse_addr(const char *host, const char *port, struct sockaddr_in *addr)
+{
+    *addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port))};
+    if (inet_pton(AF_INET, host, &addr->sin_addr) != 1) {
+        fprintf(stderr, "echo_client: bad address %s\n", host);
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    struct sockaddr_in addr;
+    if (argc == 5 && (strcmp(argv[1], "bulk") == 0 || strcmp(argv[1], "idle") == 0)) {
+        long count = atol(argv[4]);
+        if (parse_addr(argv[2], argv[3], &addr) < 0 || count < 1) {
+            fprintf(stderr, "echo_client: %s needs an address and a positive count\n", argv[1]);
+            return 2;
+        }
+        return argv[1][0] == 'b' ? run_bulk(&addr, count) : run_idle(&addr, (int)count);
+    }
     if (argc != 7) {
-        fprintf(stderr, "usage: echo_client HOST PORT CONNECTIONS MESSAGE_BYTES WARMUP_MS RUN_MS\n");
+        fprintf(stderr, "usage: echo_client HOST PORT CONNECTIONS MESSAGE_BYTES WARMUP_MS RUN_MS\n"
+                        "       echo_client bulk HOST PORT MEBIBYTES\n"
+                        "       echo_client idle HOST PORT CONNECTIONS\n");
         return 2;
     }
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[2]))};
-    if (inet_pton(AF_INET, argv[1], &addr.sin_addr) != 1) {
-        fprintf(stderr, "echo_client: bad address %s\n", argv[1]);
+    if (parse_addr(argv[1], argv[2], &addr) < 0)
         return 2;
-    }
     int nconn = atoi(argv[3]);
     size_t size = (size_t)atol(argv[4]);
     int64_t warmup = atol(argv[5]) * 1000000LL, run = atol(argv[6]) * 1000000LL;

@@ -3,7 +3,8 @@
     python echo_server.py LIBRARY
 
 Listens on 127.0.0.1 (a free port), prints the port on one line, and serves until its
-stdin closes (so it never outlives the benchmark that started it).
+stdin closes (so it never outlives the benchmark that started it).  A line "rss" on
+stdin makes it print its resident set size in bytes (the idle-connections case).
 
 - stolon, gevent: a StreamServer whose handler is synchronous-looking greenlet code,
   ``recv`` then ``sendall`` until the peer closes.
@@ -11,15 +12,31 @@ stdin closes (so it never outlives the benchmark that started it).
   library's own event loop.
 """
 import importlib
+import resource
 import sys
 import threading
 
+# run by path: this directory is sys.path[0], and importing memprobe takes it off
+# (its module names must not shadow the measured library's imports)
+from memprobe import rss
+
 
 def _exit_when_stdin_closes(stop):
+    # a thread, not the server's loop, reads the commands: it answers while the
+    # loop is busy, and what it allocates is the same for every library
     def watch():
-        sys.stdin.read()
+        for line in sys.stdin:
+            if line.strip() == "rss":
+                print(rss()[0], flush=True)
         stop()
     threading.Thread(target=watch, daemon=True).start()
+
+
+def _allow_many_fds():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 65536 if hard == resource.RLIM_INFINITY else hard
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
 def serve_greenlets(name):
@@ -85,6 +102,7 @@ def serve_asyncio(name):
 
 def main(argv):
     name = argv[1]
+    _allow_many_fds()
     if name in ("asyncio", "uvloop"):
         serve_asyncio(name)
     else:

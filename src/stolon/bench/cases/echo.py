@@ -51,14 +51,13 @@ def _build_client():
     return out
 
 
-def _server(lib):
-    name = lib.module.__name__
-    if name in _servers and _servers[name][0].poll() is None:
-        return _servers[name][1]
+def _start_server(lib):
+    """A new echo server process for lib: (process, port)."""
     env = dict(os.environ)
     root = lib.import_root()
     if root:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    name = lib.module.__name__
     # stderr goes to a file, not a pipe nobody reads (a full pipe would stall the server)
     errors = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen([sys.executable, SERVER_SCRIPT, name], stdin=subprocess.PIPE,
@@ -71,36 +70,86 @@ def _server(lib):
         raise Unavailable(f"{name} echo server did not start: "
                           + " | ".join(errors.read().strip().splitlines()[-3:]))
     errors.close()
-    _servers[name] = (proc, int(line))
-    return int(line)
+    return proc, int(line)
+
+
+def _stop_server(proc):
+    try:
+        proc.stdin.close()
+        proc.wait(timeout=5)
+    except Exception:
+        proc.kill()
+        proc.wait()
+
+
+def _server(lib):
+    """The port of lib's echo server, started once and kept for every round."""
+    name = lib.module.__name__
+    if name in _servers and _servers[name][0].poll() is None:
+        return _servers[name][1]
+    _servers[name] = _start_server(lib)
+    return _servers[name][1]
 
 
 @atexit.register
 def _stop_servers():
     for proc, _ in _servers.values():
-        try:
-            proc.stdin.close()
-            proc.wait(timeout=5)
-        except Exception:
-            proc.kill()
+        _stop_server(proc)
     _servers.clear()
+
+
+def _run_client(*args):
+    """Runs the C client to the end; its "key=value" line as a dict of floats."""
+    proc = subprocess.run([_build_client(), *map(str, args)], capture_output=True, text=True,
+                          timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError("echo client failed: " + proc.stderr.strip())
+    return {key: float(value) for key, value in (item.split("=") for item in proc.stdout.split())}
 
 
 def _sample(connections, size):
     def sample(lib, run_ms):
-        client = _build_client()
-        port = _server(lib)
-        proc = subprocess.run([client, "127.0.0.1", str(port), str(connections), str(size),
-                               str(WARMUP_MS), str(run_ms)], capture_output=True, text=True,
-                              timeout=60)
-        if proc.returncode != 0:
-            raise RuntimeError("echo client failed: " + proc.stderr.strip())
-        raw = dict(item.split("=") for item in proc.stdout.split())
-        raw = {key: float(value) for key, value in raw.items()}
+        raw = _run_client("127.0.0.1", _server(lib), connections, size, WARMUP_MS, run_ms)
         if raw["errors"] or not raw["requests"]:
             raise RuntimeError(f"echo client: {raw}")
         return raw["requests"] / raw["seconds"], raw
     return sample
+
+
+def _sample_bulk(lib, mebibytes):
+    """MiB/s of one connection streaming `mebibytes` through the echo and back."""
+    raw = _run_client("bulk", "127.0.0.1", _server(lib), mebibytes)
+    if raw["errors"] or raw["bytes"] != mebibytes << 20:
+        raise RuntimeError(f"echo client: the echo came back wrong: {raw}")
+    return raw["bytes"] / (1 << 20) / raw["seconds"], raw
+
+
+def _sample_idle(lib, count):
+    """Bytes of server RSS per idle connection: a fresh server per round, `count`
+    connections each echoed once (so each handler has run and waits in recv)."""
+    proc, port = _start_server(lib)
+    client = None
+    try:
+        def server_rss():
+            proc.stdin.write("rss\n")
+            proc.stdin.flush()
+            return int(proc.stdout.readline())
+        before = server_rss()
+        client = subprocess.Popen([_build_client(), "idle", "127.0.0.1", str(port), str(count)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        ready = client.stdout.readline().strip()
+        if ready != "ready":
+            raise RuntimeError("echo client (idle) failed: " + client.stderr.read().strip())
+        after = server_rss()
+    finally:
+        if client is not None:
+            client.stdin.close()
+            client.wait(timeout=60)
+            client.stdout.close()
+            client.stderr.close()
+        _stop_server(proc)
+    return (after - before) / count, {"count": count, "rss_before": before, "rss_after": after}
 
 
 class EchoCase(SampleCase):
@@ -131,6 +180,14 @@ def _run_ms(profile):
     return max(300, int(profile.round_seconds * 1000))
 
 
+def _bulk_mebibytes(profile):
+    return 100
+
+
+def _idle_count(profile):
+    return 10_000
+
+
 for _conns in (1, 10, 100):
     for _size, _label in ((100, "100B"), (1024, "1KiB")):
         register(EchoCase(
@@ -140,3 +197,17 @@ for _conns in (1, 10, 100):
             about=f"{_conns} connections from a C client, one {_size}-byte request in flight "
                   "on each; StreamServer (recv/sendall) or an asyncio Protocol server",
             pytest_work=200))
+
+register(EchoCase(
+    "echo-bulk-100MiB", "echo, 100 MiB through one connection", GROUP, "MiB/s", _sample_bulk,
+    work=_bulk_mebibytes, anchors=("gevent", "asyncio", "uvloop"), needs=(),
+    about="one connection streams 100 MiB of a checked pattern through the echo server and "
+          "back (recv(65536)/sendall, or the Protocol's data_received/write)",
+    pytest_work=16))
+
+register(EchoCase(
+    "echo-idle-10k", "memory per idle connection (10,000)", GROUP, "B/connection", _sample_idle,
+    work=_idle_count, anchors=("gevent", "asyncio", "uvloop"), needs=(), higher_is_better=False,
+    about="server RSS growth / N after N connections each echoed one byte and left open "
+          "(each handler waits in recv); a fresh server process per round; lower is better",
+    pytest_work=1000))
