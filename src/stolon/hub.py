@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import traceback
+from _thread import get_ident as _get_thread_ident
 
 from stolon import _core
 from stolon._core import GreenletExit, HubBase, _get_hub, _set_hub, getcurrent, greenlet, sleep
@@ -32,6 +33,8 @@ class _Local(threading.local):
 
 
 _local = _Local()
+# the main thread's OS id, taken before monkey patching can change threading.get_ident
+MAIN_THREAD_IDENT = _get_thread_ident()
 
 
 def get_hub():
@@ -73,7 +76,8 @@ class Hub(HubBase):
 
     def __init__(self, loop=None, default=None):
         HubBase.__init__(self)
-        self.thread_ident = threading.get_ident()
+        # the OS thread's id even after monkey patching made threading.get_ident a greenlet's
+        self.thread_ident = _get_thread_ident()
         if loop is None or isinstance(loop, str):
             reuse = _local.loop
             if reuse is not None and loop is None and not reuse.destroyed:
@@ -81,11 +85,16 @@ class Hub(HubBase):
                 loop = reuse
             else:
                 if default is None:
-                    default = threading.current_thread() is threading.main_thread()
+                    default = _get_thread_ident() == MAIN_THREAD_IDENT
                 loop = _core.loop(loop, default=bool(default))
         self.loop = loop
         self._threadpool = None
         self._resolver = None
+
+    @property
+    def main_hub(self):
+        """Whether this is the main thread's hub."""
+        return self.thread_ident == MAIN_THREAD_IDENT
 
     # -- the thread pool and the resolver (lazy: most programs never need them) ------
 

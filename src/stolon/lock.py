@@ -127,7 +127,7 @@ class Semaphore(AbstractLinkable):
                 success = True
             else:
                 args = ex.args
-                if len(args) == 3 and args[1].thread_ident == threading.main_thread().ident:
+                if len(args) == 3 and args[1].main_hub:
                     raise
                 # the unit can only come from another thread: wait for it there
                 return self._acquire_from_other_thread((self.hub, _get_hub(), getcurrent()), timeout)

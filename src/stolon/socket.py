@@ -65,9 +65,12 @@ _ss_accept = _ss._accept
 _ss_connect_ex = _ss.connect_ex
 _ss_setblocking = _ss.setblocking
 _getdefaulttimeout = _socket.getdefaulttimeout
+# bound now: once monkey patched, the stdlib module's names are stolon's own
+_StdlibSocket = _stdlib.socket
+_stdlib_create_server = getattr(_stdlib, "create_server", None)
 
 
-class socket(_stdlib.socket):
+class socket(_StdlibSocket):
     """A cooperative ``socket.socket``; same constructor and methods.
 
     ``timeout`` is the Python-level timeout (``gettimeout()``); ``hub`` the hub whose
@@ -76,7 +79,7 @@ class socket(_stdlib.socket):
     __slots__ = ("hub", "timeout", "_read_event", "_write_event")
 
     def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
-        _stdlib.socket.__init__(self, family, type, proto, fileno)
+        _StdlibSocket.__init__(self, family, type, proto, fileno)
         _ss_setblocking(self, False)
         self.hub = get_hub()
         self._read_event = None
@@ -495,7 +498,7 @@ if hasattr(_stdlib, "create_server"):
                       dualstack_ipv6=False):
         """The stdlib's ``create_server`` (bound, listening, SOCK_STREAM), as a
         cooperative socket."""
-        listener = _stdlib.create_server(address, family=family, backlog=backlog,
+        listener = _stdlib_create_server(address, family=family, backlog=backlog,
                                          reuse_port=reuse_port, dualstack_ipv6=dualstack_ipv6)
         return socket(listener.family, listener.type, listener.proto, listener.detach())
 

@@ -12,6 +12,8 @@ import pprint
 import sys
 import threading
 import traceback
+# the OS thread's id (sys._current_frames' key) even under monkey patching
+from _thread import get_ident as _get_thread_ident
 
 from stolon._core import getcurrent, greenlet
 from stolon.hub import Hub
@@ -67,7 +69,7 @@ def format_run_info(thread_stacks=True, greenlet_stacks=True, limit=None,
     ``traceback.format_stack``; ``current_thread_ident`` marks a thread as CURRENT
     (default: the calling thread)."""
     if current_thread_ident is None:
-        current_thread_ident = threading.get_ident()
+        current_thread_ident = _get_thread_ident()
     lines = []
     _format_threads(lines, thread_stacks, limit, current_thread_ident)
     objects = gc.get_objects()
