@@ -347,18 +347,6 @@ def test_max_accept_must_be_positive():
         NoAccept(LOCAL, echo)
 
 
-def test_ssl_arguments_need_stolon_ssl():
-    try:
-        import stolon.ssl  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("the ssl module exists: SSL keyword arguments are accepted")
-    # stolon-specific: until stolon.ssl exists, keyword SSL arguments are refused early
-    with pytest.raises(NotImplementedError, match="stolon.ssl"):
-        StreamServer(LOCAL, echo, certfile="server.crt")
-
-
 def test_ssl_context_wraps_connections():
     wrapped = []
 

@@ -676,6 +676,19 @@ def test_sendfile_from_a_non_file(tcp_pair):
     assert receiver.get(timeout=2) == b"bytes"
 
 
+def test_sendfile_from_a_non_file_with_a_timeout_cooperates(tcp_pair):
+    # more than the kernel buffers hold: the sender must wait for the reader, a
+    # greenlet of this thread (the stdlib's fallback would block in a selector)
+    client, server = tcp_pair
+    client.settimeout(5)
+    data = os.urandom(8 << 20)
+    receiver = stolon.spawn(recv_exactly, server, len(data) - 100)
+    source = io.BytesIO(data)
+    assert client.sendfile(source, offset=100) == len(data) - 100
+    assert receiver.get(timeout=5) == data[100:]
+    assert source.tell() == len(data)
+
+
 # -- module functions ---------------------------------------------------------------------
 
 def test_wait_read_and_write(pair):

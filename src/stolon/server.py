@@ -6,6 +6,7 @@ returns.  ``DatagramServer`` runs ``handle(data, address)`` for each datagram an
 answers with ``sendto``.  Both take requests from the kernel only when the listener
 is readable, with the plain (non-waiting) socket calls: the hub never blocks in them.
 """
+import functools
 import sys
 from _socket import AF_INET, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR
 from _socket import socket as _RawSocket
@@ -40,9 +41,13 @@ class StreamServer(BaseServer):
     greenlet); errors from accept() or spawn pause accepting (``min_delay`` doubling up
     to ``max_delay``).
 
-    SSL: any ``ssl_args`` turn it on.  ``ssl_context=`` an SSLContext whose
-    ``wrap_socket`` gets the other arguments (``server_side=True`` by default); other
-    arguments alone are for ``stolon.ssl.wrap_socket``.
+    SSL: any ``ssl_args`` turn it on (``ssl_enabled``).  ``ssl_context=`` an SSLContext
+    whose ``wrap_socket`` gets the other arguments (``server_side=True`` by default);
+    other arguments alone (``certfile``, ``keyfile``, ``cert_reqs``, ``ca_certs`` ...)
+    are for ``stolon.ssl.wrap_socket``.  The ``wrap_socket`` attribute does the
+    wrapping, and the TLS handshake, in the connection's handler greenlet, never in
+    the accept loop.  A stdlib ``ssl.SSLContext`` also gives cooperative
+    ``stolon.ssl.SSLSocket``s (with gevent it gives the stdlib's, which block).
 
     ``reuse_addr`` (class attribute; 1 on POSIX) sets SO_REUSEADDR on sockets the server
     binds; ``reuse_port`` (keyword or attribute, default False) sets SO_REUSEPORT, so
@@ -63,9 +68,10 @@ class StreamServer(BaseServer):
             if ssl_args:
                 ssl_args.setdefault("server_side", True)
                 if "ssl_context" in ssl_args:
-                    self.wrap_socket = ssl_args.pop("ssl_context").wrap_socket
+                    self.wrap_socket = _context_wrap_socket(ssl_args.pop("ssl_context"))
                 else:
-                    self.wrap_socket = _ssl_wrap_socket()
+                    from stolon.ssl import wrap_socket
+                    self.wrap_socket = wrap_socket
                 self.ssl_args = ssl_args
             else:
                 self.ssl_args = None
@@ -120,8 +126,16 @@ class StreamServer(BaseServer):
         sock.close()
 
     def wrap_socket_and_handle(self, client_socket, address):
-        """The handler in SSL mode: wrap the connection, then ``handle`` it."""
-        with self.wrap_socket(client_socket, **self.ssl_args) as ssl_socket:
+        """The handler in SSL mode: wrap the connection (and shake hands), then
+        ``handle`` it; the connection is closed either way."""
+        try:
+            ssl_socket = self.wrap_socket(client_socket, **self.ssl_args)
+        except BaseException:
+            # refused before it took the descriptor over (a failed handshake has
+            # closed it already: closing again is a no-op)
+            client_socket.close()
+            raise
+        with ssl_socket:
             return self.handle(ssl_socket, address)
 
 
@@ -172,15 +186,15 @@ class DatagramServer(BaseServer):
             self.socket.sendto(*args)
 
 
-def _ssl_wrap_socket():
-    try:
-        from stolon.ssl import wrap_socket
-    except ModuleNotFoundError as ex:
-        if ex.name != "stolon.ssl":
-            raise
-        raise NotImplementedError("StreamServer's SSL keyword arguments need stolon.ssl, "
-                                  "which is not implemented yet") from None
-    return wrap_socket
+def _context_wrap_socket(context):
+    """What wraps accepted connections for ``ssl_context=context``: its own
+    ``wrap_socket``, except that a stdlib ``ssl.SSLContext`` (whose sockets would block
+    the thread) wraps in stolon's cooperative SSLSocket."""
+    from ssl import SSLContext as _StdlibSSLContext
+    from stolon.ssl import SSLContext, SSLSocket
+    if isinstance(context, _StdlibSSLContext) and not isinstance(context, SSLContext):
+        return functools.partial(SSLSocket._create, context=context)
+    return context.wrap_socket
 
 
 def _bound_socket(type_, address, reuse_addr, family, reuse_port):

@@ -294,6 +294,37 @@ class socket(_StdlibSocket):
         def sendmsg(self, buffers, ancdata=(), flags=0, address=None):
             return self._retry(_ss.sendmsg, flags, self._wait_write, buffers, ancdata, flags, address)
 
+    _sendfile_block_size = 8192
+
+    def _sendfile_use_send(self, file, offset=0, count=None):
+        # The stdlib's fallback (a file without a descriptor) polls a blocking selector
+        # between sends when the socket has a timeout; this one only sends, and the
+        # sends park cooperatively.
+        self._check_sendfile_params(file, offset, count)
+        if self.timeout == 0.0:
+            raise ValueError("non-blocking sockets are not supported")
+        if offset:
+            file.seek(offset)
+        blocksize = self._sendfile_block_size
+        if count:
+            blocksize = min(count, blocksize)
+        total_sent = 0
+        try:
+            while True:
+                if count:
+                    blocksize = min(count - total_sent, blocksize)
+                    if blocksize <= 0:
+                        break
+                data = file.read(blocksize)
+                if not data:
+                    break
+                self.sendall(data)
+                total_sent += len(data)
+            return total_sent
+        finally:
+            if total_sent > 0 and hasattr(file, "seek"):
+                file.seek(offset + total_sent)
+
     if hasattr(_os, "sendfile"):
         def _sendfile_use_sendfile(self, file, offset=0, count=None):
             # The stdlib's os.sendfile() loop, waiting on the write watcher instead of
