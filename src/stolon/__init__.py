@@ -17,6 +17,8 @@ from stolon.timeout import Timeout, with_timeout
 from stolon import _greenlet
 from stolon._greenlet import Greenlet, joinall, killall, spawn, spawn_later
 from stolon._hub_primitives import iwait, wait
+from stolon.os import fork
+from stolon.signal import signal_handler
 
 sys.modules.setdefault("stolon.greenlet", _greenlet)
 
@@ -26,4 +28,4 @@ version_info = (0, 1, 0, "final", 0)
 __all__ = ["greenlet", "getcurrent", "GreenletExit", "error", "settrace", "gettrace",
            "get_hub", "getswitchinterval", "setswitchinterval", "idle", "kill", "reinit",
            "sleep", "spawn_raw", "Timeout", "with_timeout", "Greenlet", "spawn", "spawn_later",
-           "joinall", "killall", "wait", "iwait"]
+           "joinall", "killall", "wait", "iwait", "fork", "signal_handler"]

@@ -25,7 +25,7 @@ from stolon.exceptions import (BlockingSwitchOutError, ConcurrentObjectUseError,
 __all__ = ["Hub", "get_hub", "Waiter", "LoopExit", "sleep", "idle", "spawn_raw", "kill",
            "reinit", "getswitchinterval", "setswitchinterval", "BlockingSwitchOutError",
            "InvalidSwitchError", "ConcurrentObjectUseError", "InvalidThreadUseError",
-           "HubDestroyed"]
+           "HubDestroyed", "signal"]
 
 
 class _Local(threading.local):
@@ -351,3 +351,7 @@ def getswitchinterval():
 
 def setswitchinterval(interval):
     sys.setswitchinterval(interval)
+
+
+# gevent.hub.signal; imported last: stolon.signal needs this module's get_hub
+from stolon.signal import signal_handler as signal  # noqa: E402

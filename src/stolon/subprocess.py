@@ -1,0 +1,279 @@
+"""stolon.subprocess: the ``subprocess`` module with a cooperative ``Popen``, as
+gevent.subprocess.
+
+``Popen`` is the stdlib's class with the waiting parts replaced: its pipes are
+non-blocking and parked on the hub (``stdin``, ``stdout``, ``stderr`` keep their
+binary or text layers), ``wait(timeout)`` parks on the loop's child watcher instead
+of calling ``waitpid``, and ``communicate(input, timeout)`` feeds and drains the pipes
+in greenlets, so several children run and talk at once.  A ``TimeoutExpired`` from
+``communicate`` loses nothing: calling it again picks up where the first call was.
+The child is started by the stdlib's own code (``_posixsubprocess``, all arguments
+included); only the short wait for its ``exec`` still blocks the thread.
+
+The loop reaps only the children it watches (``stolon.os.waitpid`` can wait for them
+too).  A ``Popen`` made in a native thread other than the main one waits for its child
+in that thread's hub thread pool (gevent raises ``TypeError`` there; see
+``stolon._child_watch``).  ``run``, ``call``, ``check_call``, ``check_output``,
+``getoutput`` and ``getstatusoutput`` use this ``Popen``; every other name is the
+stdlib's.
+"""
+import subprocess as _stdlib
+
+from stolon import _child_watch
+from stolon._fileobject import make_cooperative
+from stolon._greenlet import joinall, killall, spawn
+from stolon.event import AsyncResult
+from stolon.hub import get_hub, getcurrent, sleep
+
+PIPE = _stdlib.PIPE
+STDOUT = _stdlib.STDOUT
+DEVNULL = _stdlib.DEVNULL
+CalledProcessError = _stdlib.CalledProcessError
+TimeoutExpired = _stdlib.TimeoutExpired
+SubprocessError = _stdlib.SubprocessError
+CompletedProcess = _stdlib.CompletedProcess
+list2cmdline = _stdlib.list2cmdline
+
+__implements__ = ["Popen", "call", "check_call", "check_output", "run", "getoutput",
+                  "getstatusoutput"]
+
+
+class _Communication:
+    """The greenlets of one ``Popen.communicate``: one writes ``input`` and closes
+    stdin, one per output pipe reads it to the end and closes it.  Made once per
+    Popen, so a call after a timeout waits for the same greenlets and no output is
+    lost."""
+
+    __slots__ = ("stdin", "stdout", "stderr", "greenlets")
+
+    def __init__(self, popen, input_data):
+        self.stdin = self.stdout = self.stderr = None
+        if popen.stdin:
+            self.stdin = spawn(self._write_and_close, popen.stdin, input_data)
+        if popen.stdout:
+            self.stdout = spawn(self._read_and_close, popen.stdout)
+        if popen.stderr:
+            self.stderr = spawn(self._read_and_close, popen.stderr)
+        self.greenlets = tuple(g for g in (self.stdin, self.stdout, self.stderr) if g is not None)
+
+    @staticmethod
+    def _write_and_close(pipe, data):
+        try:
+            if data:
+                pipe.write(data)
+                pipe.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass    # the child exited without reading: as the stdlib, not an error
+        except OSError as e:
+            if e.errno != 22:   # EINVAL: also a closed reader on some systems
+                raise
+        finally:
+            try:
+                pipe.close()
+            except OSError:
+                pass
+
+    @staticmethod
+    def _read_and_close(pipe):
+        try:
+            return pipe.read()
+        finally:
+            try:
+                pipe.close()
+            except OSError:
+                pass
+
+
+class Popen(_stdlib.Popen):
+    """``subprocess.Popen`` whose pipes, ``wait``, ``poll`` and ``communicate``
+    cooperate with other greenlets (see the module docstring).  ``result`` is an
+    ``AsyncResult`` set to the return code when the child terminates."""
+
+    _communication = None
+
+    def __init__(self, args, bufsize=-1, *popenargs, **kwargs):
+        hub = get_hub()
+        self._hub = hub
+        self._loop = hub.loop
+        self._bufsize = -1 if bufsize is None else bufsize
+        self.result = AsyncResult()
+        super().__init__(args, bufsize, *popenargs, **kwargs)
+
+    def _execute_child(self, *args):
+        # the stdlib has wrapped the pipes; make them cooperative before the fork, as
+        # it wraps them before, then start the child with the stdlib's code
+        bufsize = self._bufsize
+        for name in ("stdin", "stdout", "stderr"):
+            pipe = getattr(self, name)
+            if pipe is not None:
+                setattr(self, name, make_cooperative(pipe, bufsize))
+        super()._execute_child(*args)
+        _child_watch.watch(self.pid, self._on_child, self._loop, True)
+
+    def _on_child(self, watcher):
+        # in the hub: the child terminated
+        if self.returncode is None:
+            self._handle_exitstatus(watcher.rstatus)
+        self.result.set(self.returncode)
+
+    def rawlink(self, callback):
+        """Call ``callback(self)`` in the hub once the child has terminated."""
+        self.result.rawlink(lambda _result: callback(self))
+
+    def _internal_poll(self, _deadstate=None, **_ignored):
+        # The return code comes from the child watcher.  If SIGCHLD has arrived and
+        # the loop has not looked yet, let it run (not from the hub, not from __del__).
+        if self.returncode is None and _deadstate is None and self._loop.sig_pending:
+            if getcurrent() is not self._hub:
+                sleep(0.00001)
+        return self.returncode
+
+    def _wait(self, timeout):
+        # the stdlib's wait() calls this (and keeps its KeyboardInterrupt handling)
+        if self.returncode is not None:
+            return self.returncode
+        self.result.wait(timeout)
+        if self.returncode is None:
+            raise TimeoutExpired(self.args, timeout)
+        return self.returncode
+
+    def communicate(self, input=None, timeout=None):
+        """Send ``input`` to stdin (then close it), read stdout and stderr to the end,
+        wait for the child; returns ``(stdout, stderr)`` (None for a stream that is not
+        a pipe).  After ``TimeoutExpired`` the child runs on and a later call resumes
+        (its ``input`` is ignored)."""
+        endtime = None if timeout is None else _stdlib._time() + timeout
+        communication = self._communication
+        if communication is None:
+            communication = self._communication = _Communication(self, input)
+            self._communication_started = True
+        greenlets = communication.greenlets
+        if greenlets:
+            done = joinall(greenlets, timeout=timeout)
+            for g in done:
+                g.get()     # a failed writer or reader raises here, before a timeout
+            if len(done) != len(greenlets):
+                raise TimeoutExpired(self.args, timeout)
+        self.wait(timeout=None if endtime is None else self._remaining_time(endtime))
+        return (None if communication.stdout is None else communication.stdout.value,
+                None if communication.stderr is None else communication.stderr.value)
+
+    def __exit__(self, exc_type, value, traceback):
+        # Greenlets of communicate() still parked in the pipes are stopped first (each
+        # closes its pipe as it unwinds); closing a pipe under another reader raises
+        # RuntimeError ("reentrant call"), which must not hide the exception unwinding
+        # this block nor skip the wait that reaps the child.
+        if self._communication is not None:
+            running = [g for g in self._communication.greenlets if not g.dead]
+            if running:
+                killall(running)
+        for pipe in (self.stdout, self.stderr):
+            if pipe:
+                try:
+                    pipe.close()
+                except RuntimeError:
+                    pass
+        try:
+            if self.stdin:
+                self.stdin.close()
+        finally:
+            if exc_type == KeyboardInterrupt:
+                if self._sigint_wait_secs > 0:
+                    try:
+                        self._wait(timeout=self._sigint_wait_secs)
+                    except TimeoutExpired:
+                        pass
+                self._sigint_wait_secs = 0
+            else:
+                self.wait()
+
+
+def call(*popenargs, timeout=None, **kwargs):
+    """Run the command, wait for it and return its return code (the child is killed
+    if the wait fails, ``TimeoutExpired`` included)."""
+    with Popen(*popenargs, **kwargs) as p:
+        try:
+            return p.wait(timeout=timeout)
+        except BaseException:
+            p.kill()
+            p.wait()
+            raise
+
+
+def check_call(*popenargs, **kwargs):
+    """``call``, raising ``CalledProcessError`` for a non-zero return code."""
+    retcode = call(*popenargs, **kwargs)
+    if retcode:
+        cmd = kwargs.get("args")
+        if cmd is None:
+            cmd = popenargs[0]
+        raise CalledProcessError(retcode, cmd)
+    return 0
+
+
+def check_output(*popenargs, timeout=None, **kwargs):
+    """Run the command and return its output; ``CalledProcessError`` (with
+    ``output``) for a non-zero return code.  ``input`` is sent to its stdin."""
+    for name in ("stdout", "check"):
+        if name in kwargs:
+            raise ValueError("%s argument not allowed, it will be overridden." % name)
+    if "input" in kwargs and kwargs["input"] is None:
+        # as the stdlib: input=None means empty input, not the parent's stdin
+        kwargs["input"] = "" if kwargs.get("universal_newlines") or kwargs.get("text") \
+            or kwargs.get("encoding") or kwargs.get("errors") else b""
+    return run(*popenargs, stdout=PIPE, timeout=timeout, check=True, **kwargs).stdout
+
+
+def run(*popenargs, input=None, capture_output=False, timeout=None, check=False, **kwargs):
+    """Run the command and return a ``CompletedProcess``; the stdlib's arguments.  On
+    ``TimeoutExpired`` the child is killed and the exception carries all its output."""
+    if input is not None:
+        if kwargs.get("stdin") is not None:
+            raise ValueError("stdin and input arguments may not both be used.")
+        kwargs["stdin"] = PIPE
+    if capture_output:
+        if kwargs.get("stdout") is not None or kwargs.get("stderr") is not None:
+            raise ValueError("stdout and stderr arguments may not be used with capture_output.")
+        kwargs["stdout"] = PIPE
+        kwargs["stderr"] = PIPE
+    with Popen(*popenargs, **kwargs) as process:
+        try:
+            stdout, stderr = process.communicate(input, timeout=timeout)
+        except TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+            raise TimeoutExpired(process.args, timeout, output=stdout, stderr=stderr)
+        except BaseException:
+            process.kill()
+            raise
+        retcode = process.poll()
+        if check and retcode:
+            raise CalledProcessError(retcode, process.args, output=stdout, stderr=stderr)
+    return CompletedProcess(process.args, retcode, stdout, stderr)
+
+
+def getstatusoutput(cmd, *, encoding=None, errors=None):
+    """``(exitcode, output)`` of ``cmd`` run by the shell, stderr included and one
+    trailing newline removed."""
+    try:
+        data = check_output(cmd, shell=True, text=True, stderr=STDOUT,
+                            encoding=encoding, errors=errors)
+        exitcode = 0
+    except CalledProcessError as ex:
+        data = ex.output
+        exitcode = ex.returncode
+    if data[-1:] == "\n":
+        data = data[:-1]
+    return exitcode, data
+
+
+def getoutput(cmd, *, encoding=None, errors=None):
+    """The output of ``cmd`` run by the shell (see ``getstatusoutput``)."""
+    return getstatusoutput(cmd, encoding=encoding, errors=errors)[1]
+
+
+__imports__ = [name for name in dir(_stdlib)
+               if not name.startswith("__") and name not in globals()]
+globals().update((name, getattr(_stdlib, name)) for name in __imports__)
+
+__all__ = list(_stdlib.__all__)

@@ -1,0 +1,426 @@
+"""stolon.subprocess: cooperative Popen, communicate, wait, run and friends.
+
+Every test starts real children (``sys.executable -c ...``).  Cross-checked against
+gevent 26.9 (names switched); where stolon differs the test says so.
+"""
+import os
+import signal
+import sys
+import threading
+import time
+
+import pytest
+
+import stolon
+from stolon import subprocess as sp
+
+PY = sys.executable
+MIB = 1024 * 1024
+
+
+def _fds():
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _reaped(pid):
+    """True if ``pid`` is no longer a child of ours (it was waited for: no zombie)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+@pytest.fixture
+def no_fd_leak():
+    stolon.get_hub()    # the loop's own fds are made once
+    before = _fds()
+    yield
+    assert _fds() == before
+
+
+def _child(code, **kwargs):
+    return sp.Popen([PY, "-c", code], **kwargs)
+
+
+# -- the module ---------------------------------------------------------------------------
+
+def test_module_has_the_stdlib_surface():
+    import subprocess
+    for name in subprocess.__all__ + ["list2cmdline"]:
+        assert hasattr(sp, name), name
+    # (gevent has a CompletedProcess of its own; stolon's is the stdlib's)
+    for name in ("PIPE", "STDOUT", "DEVNULL", "CalledProcessError", "TimeoutExpired",
+                 "SubprocessError", "list2cmdline"):
+        assert getattr(sp, name) is getattr(subprocess, name), name
+    assert sp.Popen is not subprocess.Popen
+
+
+# -- concurrency --------------------------------------------------------------------------
+
+def test_three_children_communicate_concurrently(no_fd_leak):
+    code = "import sys, time; time.sleep(0.3); sys.stdout.write(sys.stdin.read()[::-1])"
+
+    def talk(i):
+        p = _child(code, stdin=sp.PIPE, stdout=sp.PIPE)
+        out, err = p.communicate(b"abc%d" % i)
+        return out, err, p.returncode, p.pid
+
+    start = time.monotonic()
+    greenlets = [stolon.spawn(talk, i) for i in range(3)]
+    stolon.joinall(greenlets, raise_error=True)
+    elapsed = time.monotonic() - start
+    assert [g.value[:3] for g in greenlets] == [(b"%dcba" % i, None, 0) for i in range(3)]
+    # serially this takes 0.9 s plus three interpreter start-ups
+    assert elapsed < 0.85, elapsed
+    assert all(_reaped(g.value[3]) for g in greenlets)
+
+
+def test_other_greenlets_run_while_a_child_is_waited_for():
+    ticks = []
+
+    def ticker():
+        for _ in range(5):
+            ticks.append(time.monotonic())
+            stolon.sleep(0.02)
+
+    t = stolon.spawn(ticker)
+    p = _child("import time; time.sleep(0.3)")
+    assert p.wait() == 0
+    t.join()
+    assert len(ticks) == 5
+
+
+def test_large_input_and_output_both_ways(no_fd_leak):
+    # the child echoes stdin to stdout and writes as much to stderr: without
+    # cooperative pipes on both sides this deadlocks on full pipe buffers
+    code = ("import sys\n"
+            "data = sys.stdin.buffer.read()\n"
+            "sys.stdout.buffer.write(data)\n"
+            "sys.stderr.buffer.write(data[::-1])\n")
+    data = os.urandom(256) * (3 * MIB // 256)
+    p = _child(code, stdin=sp.PIPE, stdout=sp.PIPE, stderr=sp.PIPE)
+    out, err = p.communicate(data)
+    assert p.returncode == 0
+    assert out == data
+    assert err == data[::-1]
+
+
+def test_large_streaming_output_while_writing_in_parallel(no_fd_leak):
+    # writer and reader in separate greenlets through the pipe objects themselves
+    code = "import sys, shutil; shutil.copyfileobj(sys.stdin.buffer, sys.stdout.buffer)"
+    data = b"x" * (2 * MIB)
+    p = _child(code, stdin=sp.PIPE, stdout=sp.PIPE)
+
+    def write():
+        p.stdin.write(data)
+        p.stdin.close()
+
+    w = stolon.spawn(write)
+    got = p.stdout.read()
+    w.get()
+    p.stdout.close()
+    assert p.wait() == 0
+    assert got == data
+
+
+# -- communicate and timeouts --------------------------------------------------------------
+
+def test_communicate_timeout_then_retry_gets_all_output(no_fd_leak):
+    code = ("import sys, time\n"
+            "sys.stdout.write('early '); sys.stdout.flush()\n"
+            "time.sleep(0.4)\n"
+            "sys.stdout.write('late')\n")
+    p = _child(code, stdout=sp.PIPE)
+    with pytest.raises(sp.TimeoutExpired) as info:
+        p.communicate(timeout=0.1)
+    assert info.value.timeout == 0.1
+    assert info.value.cmd == p.args
+    assert p.returncode is None
+    out, err = p.communicate()
+    assert (out, err) == (b"early late", None)
+    assert p.returncode == 0
+    assert _reaped(p.pid)
+
+
+def test_communicate_timeout_kill_and_collect(no_fd_leak):
+    p = _child("import time; print('started', flush=True); time.sleep(30)", stdout=sp.PIPE)
+    with pytest.raises(sp.TimeoutExpired):
+        p.communicate(timeout=0.3)
+    p.kill()
+    out, _ = p.communicate()
+    assert out == b"started\n"
+    assert p.returncode == -signal.SIGKILL
+
+
+def test_communicate_without_pipes_honours_timeout():
+    p = _child("import time; time.sleep(30)")
+    with pytest.raises(sp.TimeoutExpired):
+        p.communicate(timeout=0.1)
+    p.kill()
+    assert p.communicate() == (None, None)
+    assert p.returncode == -signal.SIGKILL
+
+
+def test_communicate_text_mode_and_encoding(no_fd_leak):
+    code = "import sys; data = sys.stdin.read(); sys.stdout.write(data + '\\r\\nend'); sys.stderr.write('e')"
+    p = _child(code, stdin=sp.PIPE, stdout=sp.PIPE, stderr=sp.PIPE, text=True)
+    assert p.communicate("h\u00e9llo") == ("h\u00e9llo\nend", "e")
+    p = _child(code, stdin=sp.PIPE, stdout=sp.PIPE, stderr=sp.PIPE,
+               encoding="latin-1", errors="strict")
+    out, err = p.communicate("x")
+    assert (out, err) == ("x\nend", "e")
+    p = _child("print('a')", stdout=sp.PIPE, universal_newlines=True)
+    assert p.communicate() == ("a\n", None)
+
+
+def test_communicate_child_that_does_not_read_stdin(no_fd_leak):
+    # BrokenPipeError while feeding stdin is ignored, as in the stdlib
+    p = _child("import sys; sys.stdout.write('bye')", stdin=sp.PIPE, stdout=sp.PIPE)
+    out, _ = p.communicate(b"z" * (2 * MIB))
+    assert out == b"bye"
+    assert p.returncode == 0
+
+
+def test_stderr_to_stdout_and_devnull(no_fd_leak):
+    code = "import sys; sys.stdout.write('o'); sys.stdout.flush(); sys.stderr.write('e')"
+    p = _child(code, stdout=sp.PIPE, stderr=sp.STDOUT)
+    assert p.communicate() == (b"oe", None)
+    p = _child(code, stdout=sp.DEVNULL, stderr=sp.PIPE)
+    assert p.communicate() == (None, b"e")
+
+
+# -- wait, poll and signals ----------------------------------------------------------------
+
+def test_wait_timeout_raises_then_wait_succeeds():
+    p = _child("import time; time.sleep(0.3)")
+    start = time.monotonic()
+    with pytest.raises(sp.TimeoutExpired):
+        p.wait(timeout=0.05)
+    assert time.monotonic() - start < 0.25
+    assert p.wait(timeout=10) == 0
+    assert _reaped(p.pid)
+
+
+def test_wait_from_two_greenlets():
+    p = _child("import sys, time; time.sleep(0.2); sys.exit(7)")
+    waiters = [stolon.spawn(p.wait) for _ in range(2)]
+    stolon.joinall(waiters, timeout=10, raise_error=True)
+    assert [w.value for w in waiters] == [7, 7]
+    assert p.returncode == 7
+    assert _reaped(p.pid)
+
+
+def test_poll_returns_none_then_the_code():
+    p = _child("import sys; sys.stdin.read(); sys.exit(3)", stdin=sp.PIPE)
+    assert p.poll() is None
+    p.stdin.close()
+    deadline = time.monotonic() + 10
+    while p.poll() is None and time.monotonic() < deadline:
+        stolon.sleep(0.01)
+    assert p.returncode == 3
+
+
+@pytest.mark.parametrize("method, signum", [("terminate", signal.SIGTERM),
+                                            ("kill", signal.SIGKILL),
+                                            ("send_signal", signal.SIGINT)])
+def test_terminate_kill_send_signal(method, signum):
+    p = _child("import time; print('ready', flush=True); time.sleep(30)", stdout=sp.PIPE)
+    assert p.stdout.readline() == b"ready\n"
+    if method == "send_signal":
+        p.send_signal(signum)
+    else:
+        getattr(p, method)()
+    assert p.wait(timeout=10) == -signum
+    p.stdout.close()
+    p.kill()      # the stdlib: signalling a reaped child does nothing
+    assert _reaped(p.pid)
+
+
+def test_context_manager_waits_and_closes_pipes(no_fd_leak):
+    with _child("import sys; sys.stdout.write(sys.stdin.read())",
+                stdin=sp.PIPE, stdout=sp.PIPE) as p:
+        p.stdin.write(b"data")
+        p.stdin.close()
+        assert p.stdout.read() == b"data"
+    assert p.returncode == 0
+    assert p.stdout.closed
+    assert _reaped(p.pid)
+
+
+def test_context_manager_exit_kills_communicate_greenlets(no_fd_leak):
+    with pytest.raises(sp.TimeoutExpired):
+        with _child("import time; time.sleep(30)", stdout=sp.PIPE, stderr=sp.PIPE) as p:
+            try:
+                p.communicate(timeout=0.05)
+            finally:
+                p.kill()
+    assert p.returncode == -signal.SIGKILL
+
+
+# -- Popen arguments ------------------------------------------------------------------------
+
+def test_cwd_env_pass_fds_start_new_session(tmp_path, no_fd_leak):
+    r, w = os.pipe()
+    try:
+        code = ("import os, sys\n"
+                "os.write(int(sys.argv[1]), b'passed')\n"
+                "print(os.getcwd(), os.environ.get('STOLON_TEST'), os.getsid(0) == os.getpid())\n")
+        p = sp.Popen([PY, "-c", code, str(w)], stdout=sp.PIPE, cwd=str(tmp_path),
+                     env=dict(os.environ, STOLON_TEST="yes"), pass_fds=(w,),
+                     start_new_session=True, text=True)
+        out, _ = p.communicate()
+        assert out.split() == [os.path.realpath(str(tmp_path)), "yes", "True"]
+        assert os.read(r, 100) == b"passed"
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_unbuffered_pipes():
+    p = _child("import sys; sys.stdout.write(sys.stdin.readline())",
+               stdin=sp.PIPE, stdout=sp.PIPE, bufsize=0)
+    assert p.stdin.write(b"line\n") == 5
+    assert p.stdout.read(100) == b"line\n"
+    p.stdin.close()
+    p.stdout.close()
+    assert p.wait() == 0
+
+
+def test_missing_executable_raises_and_leaks_nothing(no_fd_leak):
+    with pytest.raises(FileNotFoundError):
+        sp.Popen(["/nonexistent/stolon-test-binary"], stdin=sp.PIPE, stdout=sp.PIPE,
+                 stderr=sp.PIPE)
+
+
+def test_text_and_universal_newlines_conflict():
+    with pytest.raises(sp.SubprocessError):
+        _child("pass", text=True, universal_newlines=False)
+
+
+# -- run, call, check_* ---------------------------------------------------------------------
+
+def test_run_capture_input_and_check():
+    r = sp.run([PY, "-c", "import sys; sys.stdout.write(sys.stdin.read()); sys.stderr.write('!')"],
+               input=b"in", capture_output=True)
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"in", b"!")
+    assert isinstance(r, sp.CompletedProcess)
+    with pytest.raises(sp.CalledProcessError) as info:
+        sp.run([PY, "-c", "import sys; print('o'); sys.exit(4)"], stdout=sp.PIPE, check=True)
+    assert (info.value.returncode, info.value.stdout) == (4, b"o\n")
+    with pytest.raises(ValueError):
+        sp.run([PY, "-c", "pass"], input=b"", stdin=sp.PIPE)
+    with pytest.raises(ValueError):
+        sp.run([PY, "-c", "pass"], capture_output=True, stdout=sp.PIPE)
+
+
+def test_run_timeout_kills_and_keeps_output():
+    start = time.monotonic()
+    with pytest.raises(sp.TimeoutExpired) as info:
+        sp.run([PY, "-c", "import time; print('partial', flush=True); time.sleep(30)"],
+               stdout=sp.PIPE, timeout=0.5)
+    assert time.monotonic() - start < 10
+    assert info.value.output == b"partial\n"
+
+
+def test_call_and_check_call():
+    assert sp.call([PY, "-c", "import sys; sys.exit(5)"]) == 5
+    assert sp.check_call([PY, "-c", "pass"]) == 0
+    with pytest.raises(sp.CalledProcessError) as info:
+        sp.check_call([PY, "-c", "import sys; sys.exit(2)"])
+    assert info.value.returncode == 2
+    with pytest.raises(sp.TimeoutExpired):
+        sp.call([PY, "-c", "import time; time.sleep(30)"], timeout=0.2)
+
+
+def test_check_output_and_called_process_error():
+    assert sp.check_output([PY, "-c", "print('out')"]) == b"out\n"
+    assert sp.check_output([PY, "-c", "import sys; print(sys.stdin.read())"],
+                           input="txt", text=True) == "txt\n"
+    with pytest.raises(sp.CalledProcessError) as info:
+        sp.check_output([PY, "-c", "import sys; print('so far'); sys.exit(9)"])
+    assert info.value.returncode == 9
+    assert info.value.output == b"so far\n"
+    assert "returned non-zero exit status 9" in str(info.value)
+    with pytest.raises(ValueError):
+        sp.check_output([PY, "-c", "pass"], stdout=sp.PIPE)
+    with pytest.raises(sp.TimeoutExpired):
+        sp.check_output([PY, "-c", "import time; time.sleep(30)"], timeout=0.2)
+
+
+def test_getoutput_and_getstatusoutput():
+    assert sp.getoutput("echo hello") == "hello"
+    assert sp.getstatusoutput("echo err >&2; exit 3") == (3, "err")
+
+
+def test_list2cmdline():
+    assert sp.list2cmdline(["a b", "c"]) == '"a b" c'
+
+
+# -- where the child is started -------------------------------------------------------------
+
+def test_popen_before_the_hub_ever_ran():
+    # run in a fresh interpreter: the hub does not exist before Popen
+    code = ("import sys\n"
+            "from stolon import subprocess as sp\n"
+            "p = sp.Popen([sys.executable, '-c', 'print(42)'], stdout=sp.PIPE)\n"
+            "print(p.communicate()[0].decode().strip(), p.returncode)\n")
+    out = sp.check_output([PY, "-c", code.replace("stolon", _lib_name())],
+                          env=_child_env(), text=True, timeout=30)
+    assert out.split() == ["42", "0"]
+
+
+def test_popen_in_a_native_thread():
+    # gevent: TypeError('child watchers are only available on the default loop');
+    # stolon waits for the child in that thread's hub thread pool
+    results = []
+
+    def in_thread():
+        try:
+            p = _child("import sys; sys.stdout.write(sys.stdin.read() * 2)",
+                       stdin=sp.PIPE, stdout=sp.PIPE)
+            results.append((p.communicate(b"ab"), p.returncode, _reaped(p.pid)))
+        except BaseException as e:
+            results.append(e)
+        finally:
+            stolon.get_hub().destroy(destroy_loop=True)
+
+    t = threading.Thread(target=in_thread)
+    t.start()
+    t.join(30)
+    if _lib_name() == "gevent":
+        assert isinstance(results[0], TypeError)
+        return
+    assert results == [((b"abab", None), 0, True)]
+
+
+def _lib_name():
+    return stolon.__name__
+
+
+def _child_env():
+    lib_dir = os.path.dirname(os.path.dirname(os.path.abspath(stolon.__file__)))
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (lib_dir, os.environ.get("PYTHONPATH")) if p))
+
+
+def test_patched_subprocess_and_os_in_a_child_interpreter():
+    # patch_all in a fresh interpreter: the stdlib's names are the cooperative ones, and
+    # close_fds=False takes the stdlib's posix_spawn path through the patched os
+    pytest.importorskip(_lib_name() + ".monkey")
+    code = ("import %(lib)s.monkey; %(lib)s.monkey.patch_all()\n"
+            "import os, subprocess, sys, time\n"
+            "import %(lib)s as lib\n"
+            "def child(i):\n"
+            "    return subprocess.run([sys.executable, '-c', 'import time; time.sleep(0.3); print(%%d)' %% i],\n"
+            "                          capture_output=True, close_fds=False).stdout\n"
+            "start = time.monotonic()\n"
+            "gs = [lib.spawn(child, i) for i in range(3)]\n"
+            "lib.joinall(gs, raise_error=True)\n"
+            "print([g.value for g in gs], time.monotonic() - start < 0.85)\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    lib.sleep(0.01); os._exit(3)\n"
+            "print(os.waitpid(pid, 0) == (pid, 3 << 8))\n") % {"lib": _lib_name()}
+    out = sp.check_output([PY, "-c", code], env=_child_env(), text=True, timeout=60)
+    assert out.splitlines() == ["[b'0\\n', b'1\\n', b'2\\n'] True", "True"]
