@@ -238,7 +238,11 @@ def test_timed_out_getter_does_not_lose_the_item():
         except Q.Empty as ex:
             errors.append(ex)
     g = spawn(getter)
-    stolon.sleep(0.02)
+    # join, not a fixed sleep: under load the loop's cached time can lag by more
+    # than a short sleep, and the sleep would end before the getter's timeout
+    with stolon.Timeout(5):
+        while not g.dead:
+            stolon.sleep(0.001)
     q.put("kept")
     assert g.dead and len(errors) == 1 and q.get_nowait() == "kept"
 

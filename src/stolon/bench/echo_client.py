@@ -15,6 +15,7 @@ SOURCE = r"""/*
  * Usage: echo_client HOST PORT CONNECTIONS MESSAGE_BYTES WARMUP_MS RUN_MS
  *        echo_client bulk HOST PORT MEBIBYTES
  *        echo_client idle HOST PORT CONNECTIONS
+ *        echo_client http HOST PORT CONNECTIONS WARMUP_MS RUN_MS
  *
  * Requests: opens CONNECTIONS TCP connections (TCP_NODELAY), each with one
  * request in flight: send MESSAGE_BYTES, wait for all of them to come back,
@@ -24,6 +25,10 @@ SOURCE = r"""/*
  * bulk: one connection streams MEBIBYTES of a fixed pseudo-random pattern
  * while reading the echo back, and checks every byte that returns.  Prints
  * "bytes=N seconds=S errors=E" (errors: mismatched or missing bytes).
+ *
+ * http: the request/response load with "GET / HTTP/1.1" on keep-alive
+ * connections; the answer's size is learnt from a first request (Content-
+ * Length), and every answer must have that size.
  *
  * idle: opens CONNECTIONS connections, sends one byte on each and waits for
  * every echo (so the server has accepted each one and its handler is
@@ -231,51 +236,34 @@ static int parse_addr(const char *host, const char *port, struct sockaddr_in *ad
     return 0;
 }
 
-int main(int argc, char **argv)
+/* The request/response load: nconn connections, one request of msg_size bytes in
+ * flight on each, each answered by reply_size bytes; prints the result line. */
+static int run_requests(const struct sockaddr_in *addr, int nconn, const char *msg, size_t msg_size,
+                        size_t reply_size, long warmup_ms, long run_ms)
 {
-    struct sockaddr_in addr;
-    if (argc == 5 && (strcmp(argv[1], "bulk") == 0 || strcmp(argv[1], "idle") == 0)) {
-        long count = atol(argv[4]);
-        if (parse_addr(argv[2], argv[3], &addr) < 0 || count < 1) {
-            fprintf(stderr, "echo_client: %s needs an address and a positive count\n", argv[1]);
-            return 2;
-        }
-        return argv[1][0] == 'b' ? run_bulk(&addr, count) : run_idle(&addr, (int)count);
-    }
-    if (argc != 7) {
-        fprintf(stderr, "usage: echo_client HOST PORT CONNECTIONS MESSAGE_BYTES WARMUP_MS RUN_MS\n"
-                        "       echo_client bulk HOST PORT MEBIBYTES\n"
-                        "       echo_client idle HOST PORT CONNECTIONS\n");
-        return 2;
-    }
-    if (parse_addr(argv[1], argv[2], &addr) < 0)
-        return 2;
-    int nconn = atoi(argv[3]);
-    size_t size = (size_t)atol(argv[4]);
-    int64_t warmup = atol(argv[5]) * 1000000LL, run = atol(argv[6]) * 1000000LL;
-    if (nconn < 1 || size < 1 || run <= 0) {
+    int64_t warmup = warmup_ms * 1000000LL, run = run_ms * 1000000LL;
+    if (nconn < 1 || msg_size < 1 || reply_size < 1 || run <= 0) {
         fprintf(stderr, "echo_client: connections, message bytes and run time must be positive\n");
         return 2;
     }
-    char *msg = malloc(size), *buf = malloc(size);
+    char *buf = malloc(reply_size);
     conn *conns = calloc((size_t)nconn, sizeof *conns);
     uint64_t *hist = calloc(HIST_BUCKETS, sizeof *hist);
     struct epoll_event *events = calloc((size_t)nconn, sizeof *events);
     int ep = epoll_create1(0);
-    if (!msg || !buf || !conns || !hist || !events || ep < 0)
+    if (!buf || !conns || !hist || !events || ep < 0)
         return die("setup");
-    memset(msg, 'x', size);
 
     int64_t t0 = now_ns();
     for (int i = 0; i < nconn; i++) {
-        conns[i].fd = open_conn(&addr);
+        conns[i].fd = open_conn(addr);
         if (conns[i].fd < 0)
             return die("connect");
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
         if (epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev) < 0)
             return die("epoll_ctl");
         conns[i].started = now_ns();
-        if (pump_send(&conns[i], msg, size) < 0)
+        if (pump_send(&conns[i], msg, msg_size) < 0)
             return die("send");
     }
     int64_t measure_from = t0 + warmup, stop = measure_from + run;
@@ -289,7 +277,7 @@ int main(int argc, char **argv)
             return die("epoll_wait");
         for (int k = 0; k < n; k++) {
             conn *c = &conns[events[k].data.u32];
-            ssize_t r = recv(c->fd, buf, size - c->got, 0);
+            ssize_t r = recv(c->fd, buf, reply_size - c->got, 0);
             if (r <= 0) {
                 if (r < 0 && errno == EAGAIN)
                     continue;
@@ -298,7 +286,7 @@ int main(int argc, char **argv)
                 continue;
             }
             c->got += (size_t)r;
-            if (c->got < size)
+            if (c->got < reply_size)
                 continue;
             int64_t end = now_ns();
             if (c->started >= measure_from && end <= stop) {
@@ -308,7 +296,7 @@ int main(int argc, char **argv)
             }
             c->got = c->sent = 0;
             c->started = end;
-            if (pump_send(c, msg, size) < 0)
+            if (pump_send(c, msg, msg_size) < 0)
                 errors++;
         }
     }
@@ -318,5 +306,76 @@ int main(int argc, char **argv)
     for (int i = 0; i < nconn; i++)
         close(conns[i].fd);
     return 0;
+}
+
+/* The byte count of the server's answer to one request (headers, then a body of
+ * Content-Length bytes); every answer of the run must have it.  0 on failure. */
+static size_t http_reply_size(const struct sockaddr_in *addr, const char *request, size_t len)
+{
+    char buf[65536];
+    size_t got = 0, total = 0;
+    int fd = open_conn(addr);
+    if (fd < 0)
+        return 0;
+    if (send(fd, request, len, MSG_NOSIGNAL) == (ssize_t)len) {
+        while (got < sizeof buf - 1 && (total == 0 || got < total)) {
+            ssize_t r = recv(fd, buf + got, sizeof buf - 1 - got, 0);
+            if (r <= 0)
+                break;
+            got += (size_t)r;
+            buf[got] = 0;
+            char *end = strstr(buf, "\r\n\r\n");
+            if (end != NULL && total == 0) {
+                char *length = strcasestr(buf, "\r\ncontent-length:");
+                if (length == NULL || length > end)
+                    break;
+                total = (size_t)(end + 4 - buf) + strtoul(length + 17, NULL, 10);
+            }
+        }
+    }
+    close(fd);
+    return total != 0 && got == total ? total : 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct sockaddr_in addr;
+    if (argc == 5 && (strcmp(argv[1], "bulk") == 0 || strcmp(argv[1], "idle") == 0)) {
+        long count = atol(argv[4]);
+        if (parse_addr(argv[2], argv[3], &addr) < 0 || count < 1) {
+            fprintf(stderr, "echo_client: %s needs an address and a positive count\n", argv[1]);
+            return 2;
+        }
+        return argv[1][0] == 'b' ? run_bulk(&addr, count) : run_idle(&addr, (int)count);
+    }
+    if (argc == 7 && strcmp(argv[1], "http") == 0) {
+        static const char request[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+        int nconn = atoi(argv[4]);
+        if (parse_addr(argv[2], argv[3], &addr) < 0 || nconn < 1) {
+            fprintf(stderr, "echo_client: http needs an address and a positive connection count\n");
+            return 2;
+        }
+        size_t reply = http_reply_size(&addr, request, sizeof request - 1);
+        if (reply == 0) {
+            fprintf(stderr, "echo_client: http: the first answer has no Content-Length, or did not come\n");
+            return 1;
+        }
+        return run_requests(&addr, nconn, request, sizeof request - 1, reply, atol(argv[5]), atol(argv[6]));
+    }
+    if (argc != 7) {
+        fprintf(stderr, "usage: echo_client HOST PORT CONNECTIONS MESSAGE_BYTES WARMUP_MS RUN_MS\n"
+                        "       echo_client bulk HOST PORT MEBIBYTES\n"
+                        "       echo_client idle HOST PORT CONNECTIONS\n"
+                        "       echo_client http HOST PORT CONNECTIONS WARMUP_MS RUN_MS\n");
+        return 2;
+    }
+    if (parse_addr(argv[1], argv[2], &addr) < 0)
+        return 2;
+    size_t size = (size_t)atol(argv[4]);
+    char *msg = malloc(size ? size : 1);
+    if (!msg)
+        return die("setup");
+    memset(msg, 'x', size);
+    return run_requests(&addr, atoi(argv[3]), msg, size, size, atol(argv[5]), atol(argv[6]));
 }
 """

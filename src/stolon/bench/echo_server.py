@@ -1,6 +1,6 @@
 """The servers of the echo benchmark cases, one per library, run as a child process:
 
-    python echo_server.py LIBRARY
+    python echo_server.py LIBRARY [wsgi]
 
 Listens on 127.0.0.1 (a free port), prints the port on one line, and serves until its
 stdin closes (so it never outlives the benchmark that started it).  A line "rss" on
@@ -10,6 +10,8 @@ stdin makes it print its resident set size in bytes (the idle-connections case).
   ``recv`` then ``sendall`` until the peer closes.
 - asyncio, uvloop: an asyncio Protocol that writes back what it receives, on the
   library's own event loop.
+- with "wsgi" (stolon, gevent): the library's pywsgi.WSGIServer with a hello-world
+  application, no access log, on a listener with TCP_NODELAY.
 """
 import importlib
 import resource
@@ -66,6 +68,37 @@ def serve_greenlets(name):
     server.serve_forever()
 
 
+_HELLO = b"Hello, World!\n"
+_HELLO_HEADERS = [("Content-Type", "text/plain"), ("Content-Length", str(len(_HELLO)))]
+
+
+def _hello_app(environ, start_response):
+    start_response("200 OK", _HELLO_HEADERS)
+    return [_HELLO]
+
+
+def serve_wsgi(name):
+    lib = importlib.import_module(name)
+    pywsgi = importlib.import_module(name + ".pywsgi")
+    gsocket = importlib.import_module(name + ".socket")
+    # TCP_NODELAY on the listener, which accepted sockets inherit (Linux): gevent's
+    # pywsgi sends the headers and the body in two writes, and with Nagle's algorithm
+    # the body would wait for the client's delayed ACK (about 40 ms) on every
+    # request, which measures the kernel's timer rather than the server
+    listener = gsocket.socket()
+    listener.setsockopt(gsocket.SOL_SOCKET, gsocket.SO_REUSEADDR, 1)
+    listener.setsockopt(gsocket.IPPROTO_TCP, gsocket.TCP_NODELAY, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1024)
+    server = pywsgi.WSGIServer(listener, _hello_app, log=None)
+    server.start()
+    print(server.server_port, flush=True)
+    wake = lib.get_hub().loop.async_()
+    wake.start(server.stop)
+    _exit_when_stdin_closes(wake.send)
+    server.serve_forever()
+
+
 class _Echo:
     """asyncio.Protocol's echo (a plain class with its methods: asyncio accepts it)."""
 
@@ -103,7 +136,9 @@ def serve_asyncio(name):
 def main(argv):
     name = argv[1]
     _allow_many_fds()
-    if name in ("asyncio", "uvloop"):
+    if argv[2:] == ["wsgi"]:
+        serve_wsgi(name)
+    elif name in ("asyncio", "uvloop"):
         serve_asyncio(name)
     else:
         serve_greenlets(name)

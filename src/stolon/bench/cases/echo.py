@@ -24,7 +24,7 @@ HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVER_SCRIPT = os.path.join(HERE, "echo_server.py")
 WARMUP_MS = 200
 
-_servers = {}       # library name -> (process, port)
+_servers = {}       # (library name, *mode) -> (process, port)
 _client = []        # the built client's path, once built
 
 
@@ -51,8 +51,8 @@ def _build_client():
     return out
 
 
-def _start_server(lib):
-    """A new echo server process for lib: (process, port)."""
+def _start_server(lib, *mode):
+    """A new echo server process for lib (mode: () or ("wsgi",)): (process, port)."""
     env = dict(os.environ)
     root = lib.import_root()
     if root:
@@ -60,7 +60,7 @@ def _start_server(lib):
     name = lib.module.__name__
     # stderr goes to a file, not a pipe nobody reads (a full pipe would stall the server)
     errors = tempfile.TemporaryFile(mode="w+")
-    proc = subprocess.Popen([sys.executable, SERVER_SCRIPT, name], stdin=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, SERVER_SCRIPT, name, *mode], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
     line = proc.stdout.readline().strip()
     if not line.isdigit():
@@ -82,13 +82,13 @@ def _stop_server(proc):
         proc.wait()
 
 
-def _server(lib):
-    """The port of lib's echo server, started once and kept for every round."""
-    name = lib.module.__name__
-    if name in _servers and _servers[name][0].poll() is None:
-        return _servers[name][1]
-    _servers[name] = _start_server(lib)
-    return _servers[name][1]
+def _server(lib, *mode):
+    """The port of lib's echo (or WSGI) server, started once and kept for every round."""
+    key = (lib.module.__name__,) + mode
+    if key in _servers and _servers[key][0].poll() is None:
+        return _servers[key][1]
+    _servers[key] = _start_server(lib, *mode)
+    return _servers[key][1]
 
 
 @atexit.register
@@ -112,6 +112,15 @@ def _sample(connections, size):
         raw = _run_client("127.0.0.1", _server(lib), connections, size, WARMUP_MS, run_ms)
         if raw["errors"] or not raw["requests"]:
             raise RuntimeError(f"echo client: {raw}")
+        return raw["requests"] / raw["seconds"], raw
+    return sample
+
+
+def _sample_wsgi(connections):
+    def sample(lib, run_ms):
+        raw = _run_client("http", "127.0.0.1", _server(lib, "wsgi"), connections, WARMUP_MS, run_ms)
+        if raw["errors"] or not raw["requests"]:
+            raise RuntimeError(f"http client: {raw}")
         return raw["requests"] / raw["seconds"], raw
     return sample
 
@@ -154,7 +163,12 @@ def _sample_idle(lib, count):
 
 class EchoCase(SampleCase):
     """A SampleCase that says why it cannot run: no C compiler for the client, or a
-    greenlet library without a ``server`` module."""
+    greenlet library without the module its server needs (``server``, or ``pywsgi``
+    for the WSGI cases)."""
+
+    def __init__(self, *args, server_module="server", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.server_module = server_module
 
     def missing(self, lib):
         why = super().missing(lib)
@@ -166,9 +180,9 @@ class EchoCase(SampleCase):
             return str(exc)
         if lib.name in ("stolon", "gevent"):
             try:
-                importlib.import_module(lib.module.__name__ + ".server")
+                importlib.import_module(f"{lib.module.__name__}.{self.server_module}")
             except ImportError:
-                return f"{lib.name} {lib.version} has no server module"
+                return f"{lib.name} {lib.version} has no {self.server_module} module"
         return None
 
     def describe(self):
@@ -211,3 +225,15 @@ register(EchoCase(
     about="server RSS growth / N after N connections each echoed one byte and left open "
           "(each handler waits in recv); a fresh server process per round; lower is better",
     pytest_work=1000))
+
+WSGI_GROUP = "WSGI server (pywsgi, HTTP/1.1 keep-alive, 127.0.0.1)"
+for _conns in (1, 100):
+    register(EchoCase(
+        f"wsgi-c{_conns}", f"pywsgi, {_conns} keep-alive connection{'s' if _conns > 1 else ''}",
+        WSGI_GROUP, "requests/s", _sample_wsgi(_conns), work=_run_ms, anchors=("gevent",), needs=(),
+        server_module="pywsgi",
+        about=f"GET / on {_conns} keep-alive connections from the C client, one request in "
+              "flight on each; pywsgi.WSGIServer with a hello-world app, no access log, "
+              "TCP_NODELAY on the listener (gevent's two writes per answer would otherwise "
+              "wait for delayed ACKs)",
+        pytest_work=200))
