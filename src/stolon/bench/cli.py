@@ -55,12 +55,13 @@ def main(argv=None):
     if args.load:
         run, interrupted = results.load(args.load), False
     else:
-        selected = registry.select(args.cases)
+        profile = choose_profile(args)
+        selected = registry.select(args.cases if args.cases else profile.cases)
         if not selected:
             names = ", ".join(c.name for c in registry.all_cases())
             print(f"stolon.bench: no case matches {args.cases!r}; cases: {names}", file=sys.stderr)
             return 2
-        run, interrupted = run_selected(selected, choose_profile(args), argv, args.quiet)
+        run, interrupted = run_selected(selected, profile, argv, args.quiet)
 
     print(report.render(run))
     if not write_outputs(run, args, old):
@@ -123,9 +124,13 @@ def run_selected(selected, profile, argv, quiet):
 
 
 def list_cases():
+    quick = {c.name for c in registry.select(profiles.PROFILES["quick"].cases)}
+    default = {c.name for c in registry.select(profiles.PROFILES["default"].cases)}
     for case in registry.all_cases():
         anchors = ", ".join(case.anchors) or "none"
-        print(f"{case.name:24} {case.title}  [{case.unit}; anchor: {anchors}]")
+        runs_in = "quick" if case.name in quick else "default" if case.name in default else "full"
+        print(f"{case.name:24} {case.title}  [{case.unit}; anchor: {anchors}; from --{runs_in}]"
+              .replace("from --default", "by default"))
         if case.about:
             print(f"{'':24} {case.about}")
     return 0

@@ -111,13 +111,17 @@ CPU_CLOCK = ("clock: process CPU time (user+sys), so time the OS gives to other 
 
 
 def legend_lines(cases):
-    clocks = {res.get("clock") for res in cases if res["kind"] == "rate"}
+    # the clock of each timed case (rates, and echo cases' requests/s); memory
+    # figures have none
+    clocks = {res.get("clock") for res in cases if res.get("clock")}
     if clocks == {"wall"}:
         clock = "clock: elapsed time."
     elif "wall" in clocks:
         clock = CPU_CLOCK + "; cases marked (wall): elapsed time."
-    else:
+    elif clocks:
         clock = CPU_CLOCK + "."
+    else:
+        clock = "clock: none (every case measures memory)."
     return [
         "",
         clock,
