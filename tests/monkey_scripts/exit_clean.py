@@ -49,7 +49,10 @@ elif mode == "daemon":
 elif mode == "executor":
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
     for n in range(4):
-        pool.submit(lambda n=n: (time.sleep(0.02), print("job %d" % n, flush=True)))
+        # one write per line: print() writes the newline separately, and real
+        # threads could interleave there
+        pool.submit(lambda n=n: (time.sleep(0.02), sys.stdout.write("job %d\n" % n),
+                                 sys.stdout.flush()))
     listener.close()
 else:
     listener.close()

@@ -1,0 +1,98 @@
+"""A selection of CPython's own test suite passes under ``patch_all()``.
+
+tests/cpython_tests_under_patch.txt lists the modules, classes and tests of the
+``test`` package that pass, and the tests left out (each with its reason), per Python
+version.  They run in a few subprocesses of tests/monkey_scripts/run_cpython_tests.py,
+each bounded in time; any listed test that fails fails its group."""
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+
+import stolon
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RUNNER = os.path.join(HERE, "monkey_scripts", "run_cpython_tests.py")
+CONFIG = os.path.join(HERE, "cpython_tests_under_patch.txt")
+# where stolon is importable from: the source tree, or the installed package
+STOLON_PATH = os.path.dirname(os.path.dirname(os.path.abspath(stolon.__file__)))
+GROUPS = 4
+GROUP_TIMEOUT = 150
+
+
+def _section_applies(header, version):
+    """``all``, ``3.11`` (that minor version), ``>=3.12`` or ``<3.12``."""
+    if header == "all":
+        return True
+    for prefix, compare in ((">=", lambda v, w: v >= w), ("<", lambda v, w: v < w),
+                            ("", lambda v, w: v == w)):
+        if header.startswith(prefix):
+            wanted = tuple(int(part) for part in header[len(prefix):].split("."))
+            return compare(version, wanted)
+    raise ValueError(header)
+
+
+def read_config(path=CONFIG, version=sys.version_info[:2]):
+    """``(ids to run, ids to leave out)`` for ``version``: lines under a ``[...]``
+    header that applies; ``- ID: reason`` leaves ID out (a reason is required);
+    ``#`` starts a comment."""
+    included, excluded = [], []
+    applies = True
+    with open(path) as config:
+        for number, raw in enumerate(config, 1):
+            line = raw.split("#", 1)[0].strip()
+            if not line:
+                continue
+            if line.startswith("["):
+                applies = _section_applies(line.strip("[]").strip(), version)
+            elif not applies:
+                continue
+            elif line.startswith("-"):
+                name, _, reason = line[1:].partition(":")
+                if not reason.strip():
+                    raise ValueError("line %d: an exclusion needs its reason" % number)
+                excluded.append(name.strip())
+            else:
+                included.append(line)
+    return included, excluded
+
+
+def _groups():
+    included, excluded = read_config()
+    # contiguous slices keep a module's classes together (it is imported once)
+    size = -(-len(included) // GROUPS)
+    return [(included[start:start + size], excluded)
+            for start in range(0, len(included), size)]
+
+
+def test_config_is_well_formed():
+    included, excluded = read_config()
+    assert included and len(set(included)) == len(included)
+    for name in excluded:
+        assert any(name.startswith(prefix + ".") or name == prefix for prefix in included), \
+            "%s is left out of nothing listed" % name
+
+
+@pytest.mark.skipif(importlib.util.find_spec("test.support") is None,
+                    reason="this Python has no test package")
+@pytest.mark.parametrize("group", range(GROUPS))
+def test_cpython_tests_pass_patched(group):
+    groups = _groups()
+    if group >= len(groups):
+        pytest.skip("fewer groups")
+    names, excluded = groups[group]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [STOLON_PATH, env.get("PYTHONPATH")]))
+    env.pop("PYTHONWARNINGS", None)
+    args = [sys.executable, RUNNER, "--timeout", "20"]
+    for name in excluded:
+        args += ["--exclude", name]
+    result = subprocess.run(args + names, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True, env=env, timeout=GROUP_TIMEOUT)
+    failed = [line for line in result.stdout.splitlines()
+              if line.startswith(("FAIL ", "ERROR "))]
+    assert result.returncode == 0 and not failed, "\n".join(
+        failed + [result.stdout[-2000:], result.stderr[-6000:]])
+    assert result.stdout.splitlines()[-1].startswith("ran ")
