@@ -166,6 +166,55 @@ def test_keyboard_interrupt_from_a_callback_reaches_main_and_the_loop_resumes():
     assert ran == [1]
 
 
+class _FromSignalHandler(Exception):
+    pass
+
+
+def test_a_signal_handlers_exception_reaches_the_waiting_main_greenlet(capsys):
+    # the handler runs while the hub polls: as in gevent, the error is printed and
+    # thrown into the main greenlet, and the hub goes on serving later waits
+    import signal
+
+    def handler(signum, frame):
+        raise _FromSignalHandler("alarm")
+    old = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        started = time.monotonic()
+        with pytest.raises(_FromSignalHandler):
+            stolon.sleep(5)
+        assert time.monotonic() - started < 2
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert "_FromSignalHandler: alarm" in capsys.readouterr().err
+    hub = stolon.get_hub()
+    assert not hub.dead
+    stolon.sleep(0.01)          # no stray switch: the hub still runs the loop
+    assert stolon.spawn(lambda: 42).get(timeout=2) == 42
+
+
+def test_an_error_handler_that_fails_does_not_kill_the_hub():
+    # stolon-specific: the failure of handle_error itself reaches the main greenlet
+    # (gevent prints it and goes on); either way the hub survives
+    hub = stolon.get_hub()
+    seen = []
+
+    def broken_handle_error(context, type, value, tb):
+        seen.append(type)
+        raise RuntimeError("handle_error failed")
+    hub.handle_error = broken_handle_error
+    try:
+        stolon.get_hub().loop.run_callback(lambda: 1 / 0)
+        with pytest.raises(RuntimeError, match="handle_error failed"):
+            stolon.sleep(0.01)
+    finally:
+        del hub.handle_error
+    assert seen == [ZeroDivisionError] and not hub.dead
+    stolon.sleep(0.01)
+    assert stolon.spawn(lambda: 7).get(timeout=2) == 7
+
+
 def test_blocking_inside_the_hub_raises_blocking_switch_out_error():
     hub = stolon.get_hub()
     caught = []

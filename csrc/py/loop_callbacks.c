@@ -290,8 +290,11 @@ static void stl__prep_cb(stl_loop *loop, stl_watcher *w, int revents)
     stl_pyloop *pl = stl_loop_get_data(loop);
     stl_pyloop_acquire(pl);
     Py_INCREF(pl);
-    if (PyErr_CheckSignals() < 0) /* a Python signal handler raised: run() raises it */
-        stl_pyloop_keep_error(pl);
+    /* A Python signal handler raised: handle_error gets it with no context (a hub
+     * throws it into its main greenlet, as gevent's does); KeyboardInterrupt and
+     * SystemExit are kept for run() to raise. */
+    if (PyErr_CheckSignals() < 0)
+        stl_pyloop_report(pl, NULL);
     if (pl->cb_head != NULL)
         stl__cbq_drain(pl);
     stl__cbq_sync_ref(pl);

@@ -219,9 +219,13 @@ class Hub(HubBase):
             loop.error_handler = self
             try:
                 loop.run()
-            except self.SYSTEM_ERROR:
-                # raised by a callback: the main greenlet gets it; the loop resumes
-                # when somebody switches back into the hub
+            except GreenletExit:
+                raise
+            except BaseException:
+                # a system error from a callback or a signal handler, or an error
+                # handler that failed: the main greenlet gets it, and the hub lives on
+                # (a dead hub would turn every later switch to it into a switch to
+                # its parent); the loop resumes when somebody switches back in
                 loop.error_handler = None
                 self.parent.throw(*sys.exc_info())
                 continue
