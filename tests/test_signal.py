@@ -4,6 +4,7 @@ handling of signal/getsignal.
 Cross-checked against gevent 26.9 (names switched).  Signals go to this process only
 while a handler is installed for them (SIGUSR1's default action would end it).
 """
+import gc
 import os
 import signal as stdsignal
 import sys
@@ -181,3 +182,62 @@ def test_sigchld_wakeup_fd_gets_a_byte():
 def test_sigchld_handler_type_check():
     with pytest.raises(TypeError, match="signal handler must be signal.SIG_IGN"):
         ssignal.signal(stdsignal.SIGCHLD, "nope")
+
+
+def _sleeper_until_stdin_closes():
+    return sp.Popen([sys.executable, "-c", "import sys; sys.stdin.read(); sys.exit(5)"],
+                    stdin=sp.PIPE)
+
+
+def _stop(popen):
+    if popen.returncode is None:
+        popen.kill()
+        popen.wait(timeout=10)
+    popen.stdin.close()
+
+
+def test_sigchld_ign_then_dfl_while_a_child_is_watched():
+    # children started after SIG_DFL are waited for as usual
+    running = _sleeper_until_stdin_closes()
+    old = ssignal.signal(stdsignal.SIGCHLD, stdsignal.SIG_IGN)
+    try:
+        assert ssignal.getsignal(stdsignal.SIGCHLD) == stdsignal.SIG_IGN
+        assert ssignal.signal(stdsignal.SIGCHLD, stdsignal.SIG_DFL) == stdsignal.SIG_IGN
+        p = sp.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
+        assert p.wait(timeout=10) == 3
+        running.stdin.close()
+        assert running.wait(timeout=10) == 5
+    finally:
+        _stop(running)
+        ssignal.signal(stdsignal.SIGCHLD, old)
+
+
+@pytest.mark.skipif(stolon.__name__ == "gevent",
+                    reason="gevent: SIG_IGN replaces the loop's handler and waiting for "
+                           "a child watched across the change hangs")
+def test_sigchld_ign_does_not_lose_a_child_watched_across_it():
+    running = _sleeper_until_stdin_closes()
+    old = ssignal.signal(stdsignal.SIGCHLD, stdsignal.SIG_IGN)
+    try:
+        running.stdin.close()
+        assert running.wait(timeout=10) == 5
+    finally:
+        _stop(running)
+        ssignal.signal(stdsignal.SIGCHLD, old)
+
+
+def test_many_signal_handlers_leak_nothing():
+    loop = stolon.get_hub().loop
+
+    def cycle():
+        _signal_handler()(SIGUSR1, lambda: None).cancel()
+
+    cycle()
+    gc.collect()
+    before = (loop.activecnt, len(gc.get_objects()), stdsignal.getsignal(SIGUSR1))
+    for _ in range(2000):
+        cycle()
+    gc.collect()
+    after = (loop.activecnt, len(gc.get_objects()), stdsignal.getsignal(SIGUSR1))
+    assert after[0] == before[0] and after[2] == before[2]
+    assert after[1] - before[1] < 50, (before, after)

@@ -3,11 +3,14 @@
 Every test starts real children (``sys.executable -c ...``).  Cross-checked against
 gevent 26.9 (names switched); where stolon differs the test says so.
 """
+import gc
 import os
+import shutil
 import signal
 import sys
 import threading
 import time
+import warnings
 
 import pytest
 
@@ -29,6 +32,23 @@ def _reaped(pid):
     except ChildProcessError:
         return True
     return False
+
+
+def _gone(pid):
+    """True once ``pid`` was reaped by someone (a zombie still has its /proc entry);
+    unlike ``_reaped`` it does not reap it."""
+    return not os.path.exists("/proc/%d" % pid)
+
+
+def _wait_until_zombie(pid):
+    """Block the thread (the loop does not run) until child ``pid`` has exited."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with open("/proc/%d/stat" % pid) as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return
+        time.sleep(0.005)
+    raise AssertionError("child %d did not exit" % pid)
 
 
 @pytest.fixture
@@ -124,6 +144,38 @@ def test_large_streaming_output_while_writing_in_parallel(no_fd_leak):
     assert got == data
 
 
+def _objects():
+    gc.collect()
+    return len(gc.get_objects())
+
+
+def _watched_children():
+    # stolon's table of watched children; gevent keeps each Popen's child in its own
+    # table for a minute after it exited, the stolon Popen reaps its own child (as
+    # the stdlib's does) and leaves no entry
+    table = getattr(stolon, "_child_watch", None)
+    return len(table.watched) if table is not None else 0
+
+
+def test_many_popen_communicate_cycles_leak_nothing():
+    true = shutil.which("true")
+    loop = stolon.get_hub().loop
+
+    def cycle():
+        p = sp.Popen([true], stdin=sp.PIPE, stdout=sp.PIPE, stderr=sp.PIPE)
+        p.communicate(b"x")
+        return p.pid
+
+    for _ in range(20):
+        cycle()     # warm-up: caches, the thread-less loop's first watchers
+    before = (_fds(), loop.activecnt, _watched_children(), _objects())
+    pids = [cycle() for _ in range(300)]
+    after = (_fds(), loop.activecnt, _watched_children(), _objects())
+    assert after[:3] == before[:3]
+    assert after[3] - before[3] < 50, (before, after)      # not one object per cycle
+    assert all(_reaped(pid) for pid in pids)
+
+
 # -- communicate and timeouts --------------------------------------------------------------
 
 def test_communicate_timeout_then_retry_gets_all_output(no_fd_leak):
@@ -182,6 +234,45 @@ def test_communicate_child_that_does_not_read_stdin(no_fd_leak):
     assert p.returncode == 0
 
 
+def test_child_that_closes_stdout_early_and_runs_on(no_fd_leak):
+    # end of file on stdout is not the end of the child: communicate waits for it
+    code = ("import os, sys, time\n"
+            "sys.stdout.write('x'); sys.stdout.flush(); os.close(1)\n"
+            "time.sleep(0.2); sys.exit(4)\n")
+    p = _child(code, stdout=sp.PIPE)
+    assert p.communicate() == (b"x", None)
+    assert p.returncode == 4
+
+
+def test_large_output_with_stderr_to_stdout(no_fd_leak):
+    code = ("import sys\n"
+            "sys.stdout.write('o' * 3000000); sys.stdout.flush()\n"
+            "sys.stderr.write('e' * 3000000)\n")
+    out, err = _child(code, stdout=sp.PIPE, stderr=sp.STDOUT).communicate()
+    assert err is None
+    assert out == b"o" * 3000000 + b"e" * 3000000
+
+
+def test_communicate_after_the_child_exited(no_fd_leak):
+    p = _child("print('done')", stdout=sp.PIPE, text=True)
+    assert p.wait() == 0
+    assert p.communicate() == ("done\n", None)
+    assert p.communicate() == ("done\n", None)     # the same answer again
+
+
+def test_text_mode_input_and_encoding_errors(no_fd_leak):
+    echo = "import sys; sys.stdout.buffer.write(sys.stdin.buffer.read())"
+    r = sp.run([PY, "-c", echo], input="a\nb\u00e9", capture_output=True, encoding="utf-8")
+    assert r.stdout == "a\nb\u00e9"
+    r = sp.run([PY, "-c", echo], input="\u00e9", capture_output=True, encoding="latin-1")
+    assert r.stdout == "\u00e9"
+    r = sp.run([PY, "-c", "import sys; sys.stdout.buffer.write(b'a\\r\\nb\\rc\\xff')"],
+               capture_output=True, encoding="utf-8", errors="replace")
+    assert r.stdout == "a\nb\nc\ufffd"
+    with pytest.raises(TypeError):
+        sp.run([PY, "-c", "pass"], input=b"bytes", text=True)
+
+
 def test_stderr_to_stdout_and_devnull(no_fd_leak):
     code = "import sys; sys.stdout.write('o'); sys.stdout.flush(); sys.stderr.write('e')"
     p = _child(code, stdout=sp.PIPE, stderr=sp.STDOUT)
@@ -219,6 +310,21 @@ def test_poll_returns_none_then_the_code():
     while p.poll() is None and time.monotonic() < deadline:
         stolon.sleep(0.01)
     assert p.returncode == 3
+
+
+def test_poll_sees_an_exit_the_loop_has_not_read_yet():
+    # SIGCHLD arrived while the thread was blocked: poll() lets the loop read it (as
+    # gevent's does) and returns the code, it does not answer None once more
+    p = _child("import sys; sys.exit(3)")
+    _wait_until_zombie(p.pid)
+    assert p.poll() == 3
+    assert _reaped(p.pid)
+
+
+def test_wait_with_zero_timeout_after_the_exit():
+    p = _child("import sys; sys.exit(2)")
+    _wait_until_zombie(p.pid)
+    assert p.wait(timeout=0) == 2
 
 
 @pytest.mark.parametrize("method, signum", [("terminate", signal.SIGTERM),
@@ -293,9 +399,41 @@ def test_missing_executable_raises_and_leaks_nothing(no_fd_leak):
                  stderr=sp.PIPE)
 
 
+@pytest.mark.parametrize("args, kwargs, error", [
+    ([PY, "-c", "pass"], {"bufsize": "x"}, TypeError),
+    ([PY, "-c", "pass\0"], {}, ValueError),
+    ([PY, "-c", "pass"], {"env": {"A\0": "b"}}, ValueError),
+    ([PY, "-c", "pass"], {"cwd": "/nonexistent/stolon-test-dir"}, FileNotFoundError),
+    (42, {}, TypeError),
+])
+def test_bad_arguments_raise_the_stdlib_exceptions_in_the_caller(args, kwargs, error, capfd):
+    stolon.get_hub()
+    before = _fds()
+    with pytest.raises(error):
+        sp.Popen(args, stdout=sp.PIPE, **kwargs)
+    stolon.sleep(0.01)
+    assert _fds() == before
+    assert capfd.readouterr().err == ""     # no greenlet or hub reported anything
+
+
 def test_text_and_universal_newlines_conflict():
     with pytest.raises(sp.SubprocessError):
         _child("pass", text=True, universal_newlines=False)
+
+
+def test_dropped_popen_is_reaped_without_a_warning():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        p = _child("import time; time.sleep(0.05)")
+        pid = p.pid
+        del p
+        gc.collect()
+        deadline = time.monotonic() + 10
+        while not _gone(pid) and time.monotonic() < deadline:
+            stolon.sleep(0.01)
+        gc.collect()
+    assert _gone(pid)
+    assert [str(w.message) for w in caught] == []
 
 
 # -- run, call, check_* ---------------------------------------------------------------------

@@ -89,20 +89,20 @@ class GreenPipeIO(io.RawIOBase):
     def _wait_readable(self):
         watcher = self._read_watcher
         if watcher is None:
-            self._check_open()
-            watcher = self._read_watcher = self._hub.loop.io(self._fd, _READ)
+            watcher = self._read_watcher = self._new_watcher(_READ)
         self._hub.wait(watcher)
 
     def _wait_writable(self):
         watcher = self._write_watcher
         if watcher is None:
-            self._check_open()
-            watcher = self._write_watcher = self._hub.loop.io(self._fd, _WRITE)
+            watcher = self._write_watcher = self._new_watcher(_WRITE)
         self._hub.wait(watcher)
 
-    def _check_open(self):
+    def _new_watcher(self, event):
+        # made on the first EAGAIN, kept until close
         if self.closed:
             raise ValueError("I/O operation on closed file")
+        return self._hub.loop.io(self._fd, event)
 
     def close(self):
         """Close the fd; a greenlet parked on it gets ``cancel_wait_ex`` (EBADF)."""

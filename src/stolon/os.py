@@ -42,42 +42,35 @@ def make_nonblocking(fd):
         return True
 
 
-def nb_read(fd, n):
-    """Read up to ``n`` bytes from the non-blocking ``fd``, parking the greenlet until
-    there is something to read; ``b""`` at end of file."""
+def _nb_io(operation, fd, arg, event):
+    # operation(fd, arg) until the non-blocking fd takes it, parked on an io watcher
+    # for `event` (1: readable, 2: writable) in between
     hub = watcher = None
     try:
         while True:
             try:
-                return _read(fd, n)
+                return operation(fd, arg)
             except (BlockingIOError, InterruptedError):
                 pass
             if watcher is None:
                 hub = get_hub()
-                watcher = hub.loop.io(fd, 1)
+                watcher = hub.loop.io(fd, event)
             hub.wait(watcher)
     finally:
         if watcher is not None:
             watcher.close()
+
+
+def nb_read(fd, n):
+    """Read up to ``n`` bytes from the non-blocking ``fd``, parking the greenlet until
+    there is something to read; ``b""`` at end of file."""
+    return _nb_io(_read, fd, n, 1)
 
 
 def nb_write(fd, buf):
     """Write some of ``buf`` to the non-blocking ``fd``, parking the greenlet until it
     can take some; returns the number of bytes written."""
-    hub = watcher = None
-    try:
-        while True:
-            try:
-                return _write(fd, buf)
-            except (BlockingIOError, InterruptedError):
-                pass
-            if watcher is None:
-                hub = get_hub()
-                watcher = hub.loop.io(fd, 2)
-            hub.wait(watcher)
-    finally:
-        if watcher is not None:
-            watcher.close()
+    return _nb_io(_write, fd, buf, 2)
 
 
 def tp_read(fd, n):
@@ -92,14 +85,18 @@ def tp_write(fd, buf):
 
 # -- child processes -----------------------------------------------------------------------
 
+def _quiet_fork(raw_fork):
+    # 3.12+ warns about forking while threads run (the hub's thread pool may)
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore", DeprecationWarning)
+        return raw_fork()
+
+
 def fork_gevent():
     """``os.fork()``, then ``stolon.hub.reinit()`` in the child.  The parent does not
     watch the child: use ``fork()``/``fork_and_watch()`` to ``waitpid`` for it
     cooperatively."""
-    with _warnings.catch_warnings():
-        # 3.12+ warns about forking with threads running (the thread pool's)
-        _warnings.simplefilter("ignore", DeprecationWarning)
-        pid = _raw_fork()
+    pid = _quiet_fork(_raw_fork)
     if not pid:
         reinit()
     return pid
@@ -126,9 +123,7 @@ if _raw_forkpty is not None:
     def forkpty_gevent():
         """``os.forkpty()``, then ``reinit()`` in the child; returns ``(pid, master_fd)``
         (the master fd is left blocking)."""
-        with _warnings.catch_warnings():
-            _warnings.simplefilter("ignore", DeprecationWarning)
-            pid, master_fd = _raw_forkpty()
+        pid, master_fd = _quiet_fork(_raw_forkpty)
         if not pid:
             reinit()
         return pid, master_fd
@@ -176,28 +171,26 @@ def waitpid(pid, options):
     greenlet parks until it exits.  ``pid == -1`` returns the watched child that exited
     first, or with ``options == 0`` parks until a watched child exits (if there is
     any).  Anything else is ``os.waitpid`` (which blocks the thread).  A status is
-    returned once: the first call that gets it takes it out of the table."""
+    returned once: the first call that gets it takes it out of the table.  A
+    ``stolon.subprocess.Popen`` reaps its own child, as the stdlib's does (gevent's
+    ``waitpid`` can return the status of a ``Popen``'s child too)."""
     watched = _child_watch.watched
     if pid == -1:
         while True:
-            done = [c for c in watched.values() if c.finished_at is not None]
-            if done:
-                child = min(done, key=lambda c: c.finished_at)
-                del watched[child.pid]
+            child = _child_watch.oldest_exited()
+            if child is not None:
+                _child_watch.collect(child)
                 return child.rpid, child.rstatus
             if options != 0 or not watched:
                 return _waitpid(pid, options)
-            result = _child_watch.wait_any_exit()
-            if result is not None:
-                watched.pop(result[0], None)
-                return result
+            _child_watch.wait_any_exit()
     child = watched.get(pid) if pid > 0 else None
     if child is None:
         return _waitpid(pid, options)
     if child.finished_at is None and options & _WNOHANG:
         return 0, 0
     result = child.wait_exit()
-    watched.pop(pid, None)
+    _child_watch.collect(child)
     return result
 
 

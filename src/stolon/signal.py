@@ -5,9 +5,11 @@ SIGCHLD belongs to the loop's child watchers, so ``signal(SIGCHLD, handler)`` do
 install a process-level handler: it records ``handler``, which then runs in a new
 greenlet each time a child forked by ``stolon.os.fork`` (or started by
 ``stolon.subprocess``) terminates.  ``getsignal(SIGCHLD)`` answers consistently.
-``SIG_IGN`` and ``SIG_DFL`` go to the process, except that ``SIG_DFL`` leaves the
-loop's handler in place while child watchers hold SIGCHLD (the default disposition
-discards the signal too, and gevent's ``reset_sigchld`` has no counterpart here).
+``SIG_IGN`` and ``SIG_DFL`` become the process's disposition, but while children are
+watched the loop keeps its own handler on top and puts theirs back when it no longer
+needs SIGCHLD: watched children are still reported (with ``SIG_IGN`` in place the
+kernel would reap them unseen).  gevent lets them replace the loop's handler until the
+next child watcher starts, and a wait for a child watched across the change can hang.
 Every other signal number, and every other name, is the ``signal`` module's.
 """
 import os
@@ -15,7 +17,9 @@ import signal as _signal
 import sys
 
 from stolon import _child_watch
+from stolon._greenlet import Greenlet
 from stolon.hub import get_hub
+from stolon.os import ignored_errors
 
 _signal_signal = _signal.signal
 _signal_getsignal = _signal.getsignal
@@ -51,10 +55,8 @@ def signal(signalnum, handler):
         raise TypeError("signal handler must be signal.SIG_IGN, signal.SIG_DFL, or a callable object")
     previous = getsignal(signalnum)
     _child_handler = handler
-    if handler == _signal.SIG_IGN or (handler == _signal.SIG_DFL
-                                      and _signal_getsignal(_SIGCHLD) is not None):
-        # None: a handler from C (the loop's) holds the signal; keep it for SIG_DFL
-        _signal_signal(signalnum, handler)
+    if handler == _signal.SIG_IGN or handler == _signal.SIG_DFL:
+        _child_watch.with_sigchld_released(lambda: _signal_signal(signalnum, handler))
     return previous
 
 
@@ -73,14 +75,12 @@ def _on_child_exit():
     handler = _child_handler
     if not callable(handler):
         return
-    from stolon._greenlet import Greenlet
     if _child_wakeup_fd >= 0:
         Greenlet(_write_wakeup_byte, _child_wakeup_fd, _child_wakeup_fd_warn_on_full_buffer).switch()
     Greenlet(handler, _SIGCHLD, None).switch()
 
 
 def _write_wakeup_byte(fd, warn_on_full_buffer):
-    from stolon.os import ignored_errors
     try:
         os.write(fd, bytes((_SIGCHLD,)))
     except OSError as e:
@@ -98,7 +98,8 @@ class signal_handler:
     arguments.  An exception from the handler goes to ``hub.handle_error`` with no
     context, so it is printed and raised in the main greenlet."""
 
-    greenlet_class = None
+    #: the class of the greenlet each delivery runs in
+    greenlet_class = Greenlet
 
     def __init__(self, signalnum, handler, *args, **kwargs):
         if not callable(handler):
@@ -108,9 +109,6 @@ class signal_handler:
         self.handler = handler
         self.args = args
         self.kwargs = kwargs
-        if self.greenlet_class is None:
-            from stolon._greenlet import Greenlet
-            type(self).greenlet_class = Greenlet
         self.watcher.start(self._start)
 
     @property

@@ -17,13 +17,14 @@ in that thread's hub thread pool (gevent raises ``TypeError`` there; see
 ``getoutput`` and ``getstatusoutput`` use this ``Popen``; every other name is the
 stdlib's.
 """
+import errno as _errno
 import subprocess as _stdlib
 
 from stolon import _child_watch
 from stolon._fileobject import make_cooperative
 from stolon._greenlet import joinall, killall, spawn
 from stolon.event import AsyncResult
-from stolon.hub import get_hub, getcurrent, sleep
+from stolon.hub import get_hub
 
 PIPE = _stdlib.PIPE
 STDOUT = _stdlib.STDOUT
@@ -65,7 +66,7 @@ class _Communication:
         except (BrokenPipeError, ConnectionResetError):
             pass    # the child exited without reading: as the stdlib, not an error
         except OSError as e:
-            if e.errno != 22:   # EINVAL: also a closed reader on some systems
+            if e.errno != _errno.EINVAL:    # also a closed reader, on some systems
                 raise
         finally:
             try:
@@ -108,7 +109,9 @@ class Popen(_stdlib.Popen):
             if pipe is not None:
                 setattr(self, name, make_cooperative(pipe, bufsize))
         super()._execute_child(*args)
-        _child_watch.watch(self.pid, self._on_child, self._loop, True)
+        # referenced: a greenlet in wait() keeps the loop running; the status is ours
+        self._watched = _child_watch.watch(self.pid, self._on_child, self._loop, True,
+                                           collected_by_callback=True)
 
     def _on_child(self, watcher):
         # in the hub: the child terminated
@@ -121,11 +124,10 @@ class Popen(_stdlib.Popen):
         self.result.rawlink(lambda _result: callback(self))
 
     def _internal_poll(self, _deadstate=None, **_ignored):
-        # The return code comes from the child watcher.  If SIGCHLD has arrived and
-        # the loop has not looked yet, let it run (not from the hub, not from __del__).
-        if self.returncode is None and _deadstate is None and self._loop.sig_pending:
-            if getcurrent() is not self._hub:
-                sleep(0.00001)
+        # The return code comes from the child watcher; let an exit the kernel has
+        # reported reach it (not from __del__ or the stdlib's _cleanup: _deadstate).
+        if self.returncode is None and _deadstate is None:
+            _child_watch.deliver_pending_exit(self._watched, self._loop)
         return self.returncode
 
     def _wait(self, timeout):
