@@ -258,6 +258,17 @@ def test_many_requests(start_gunicorn):
     assert server.errors() == []
 
 
+def test_sys_exit_in_the_application_closes_only_its_connection(start_gunicorn):
+    server = start_gunicorn("-w", "1")
+    pid = server.worker_pid()
+    with pytest.raises(http.client.RemoteDisconnected):
+        server.get("/exit")
+    # the same worker goes on serving
+    assert server.worker_pid() == pid
+    assert server.get("/") == (200, b"hello world")
+    assert server.errors() == []
+
+
 def test_requests_wait_concurrently_in_one_worker(start_gunicorn):
     server = start_gunicorn("-w", "1")
     pid = server.worker_pid()

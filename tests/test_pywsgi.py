@@ -681,3 +681,92 @@ def test_upgrade_request_reads_the_raw_stream():
         sock.shutdown(stolon.socket.SHUT_WR)
         raw = read_all(sock)
     assert no_date(raw) == b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nping\n"
+
+
+# -- leaks ---------------------------------------------------------------------------------
+
+def _live_objects():
+    gc.collect()
+    return len(gc.get_objects())
+
+
+def _rss_kib():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+class _NoDelayHandler(pywsgi.WSGIHandler):
+    # gevent sends a response's head and body in two writes: with Nagle's algorithm and
+    # the client's delayed ACKs each keep-alive request would take 40 ms there
+    def __init__(self, sock, *args):
+        sock.setsockopt(stolon.socket.IPPROTO_TCP, stolon.socket.TCP_NODELAY, 1)
+        pywsgi.WSGIHandler.__init__(self, sock, *args)
+
+
+def _leak_app(environ, start_response):
+    path = environ["PATH_INFO"]
+    if path == "/raise":
+        raise ValueError("before start_response")
+    if path == "/generator":
+        start_response("200 OK", [])
+        return _failing_body()
+    if path == "/read":
+        environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Length", "2")])
+    return [b"ok"]
+
+
+def _failing_body():
+    yield b"part"
+    raise RuntimeError("in the body")
+
+
+class _Discard:
+    def write(self, text):
+        pass
+
+
+def _keep_alive_requests(server, count):
+    with connect(server) as sock:
+        rfile = sock.makefile("rb")
+        for _ in range(count):
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert Response(rfile).body == b"ok"
+        rfile.close()
+
+
+def _one_request_connections(server, count, request):
+    for _ in range(count):
+        with connect(server) as sock:
+            sock.sendall(request)
+            sock.shutdown(stolon.socket.SHUT_WR)
+            read_all(sock)
+
+
+LEAK_ROUNDS = [
+    ("5,000 keep-alive requests", lambda server: _keep_alive_requests(server, 5000)),
+    ("500 connections", lambda server: _one_request_connections(server, 500, b"GET / HTTP/1.0\r\n\r\n")),
+    ("an application error", lambda server: _one_request_connections(server, 300, b"GET /raise HTTP/1.1\r\n\r\n")),
+    ("a body that raises", lambda server: _one_request_connections(server, 300, b"GET /generator HTTP/1.1\r\n\r\n")),
+    ("a short request body", lambda server: _one_request_connections(
+        server, 300, b"POST /read HTTP/1.1\r\nContent-Length: 10\r\n\r\nab")),
+    ("an unparsable request", lambda server: _one_request_connections(server, 300, b"GARBAGE\r\n\r\n")),
+]
+
+
+@pytest.mark.parametrize("cycle", [cycle for _, cycle in LEAK_ROUNDS], ids=[name for name, _ in LEAK_ROUNDS])
+def test_no_leaks_over_many_requests(cycle):
+    hub = stolon.get_hub()
+    hub.exception_stream = _Discard()        # a StringIO would grow with the reports
+    try:
+        with serve(_leak_app, log=None, error_log=None, handler_class=_NoDelayHandler) as server:
+            cycle(server)                    # caches, free lists, the allocator's arenas
+            stolon.sleep(0.01)
+            fds, objects, rss = _fd_count(), _live_objects(), _rss_kib()
+            cycle(server)
+            stolon.sleep(0.01)
+            assert _fd_count() == fds
+            assert _live_objects() - objects < 50
+            assert _rss_kib() - rss < 2048
+    finally:
+        del hub.exception_stream

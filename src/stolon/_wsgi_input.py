@@ -187,10 +187,8 @@ class Input:
                 self._fail("EOF before chunk end reached")
             self._fail("Chunk-size too large." if b";" not in line else "Too large chunk extension")
         size, _, extension = line[:-2].partition(b";")
-        if not size or not _HEX_DIGITS.issuperset(size):
-            self._fail("Non-hex data", size)
-        if len(size) > _MAX_CHUNK_SIZE_DIGITS:
-            self._fail("Chunk-size too large.")
+        if not size or not _HEX_DIGITS.issuperset(size) or len(size) > _MAX_CHUNK_SIZE_DIGITS:
+            self._refuse_chunk_size(size)
         if len(extension) >= MAX_REQUEST_LINE:
             self._fail("Too large chunk extension")
         result = int(size, 16)
@@ -199,6 +197,14 @@ class Input:
             while self._read_trailer(rfile):
                 pass
         return result
+
+    def _refuse_chunk_size(self, size):
+        # The error for the first byte that makes ``size`` wrong, as a reader going
+        # byte by byte would see it: a byte that is not a hex digit, or one digit too many.
+        bad = next((i for i, byte in enumerate(size) if byte not in _HEX_DIGITS), len(size))
+        if bad > _MAX_CHUNK_SIZE_DIGITS:
+            self._fail("Chunk-size too large.")
+        self._fail("Non-hex data", size[bad:bad + 1])
 
     def _read_trailer(self, rfile):
         # One trailer line; False for the empty line that ends the body.

@@ -19,6 +19,7 @@ to ``graceful_timeout`` seconds before they are killed.  SIGQUIT and SIGINT exit
 once, after gunicorn's ``worker_int`` hook.
 """
 import os
+import signal
 import sys
 import time
 from datetime import datetime
@@ -160,6 +161,10 @@ class Worker(AsyncWorker):
             self._stop(servers)
         finally:
             heartbeat.kill(block=False)
+            # The process exits next.  The arbiter repeats its SIGTERM until it is gone,
+            # and one landing once the interpreter has put the default handlers back
+            # would end it by the signal, which the arbiter logs as an error.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     def _make_server(self, listener):
         ssl_args = {"ssl_context": ssl_context(self.cfg)} if self.cfg.is_ssl else {}
@@ -216,8 +221,11 @@ class Worker(AsyncWorker):
             handled = super().handle_request(listener_name, req, sock, addr)
             self._answered.add(getcurrent())
             return handled
-        except GreenletExit:
-            # killed after graceful_timeout: close the connection without an error page
+        except (GreenletExit, SystemExit):
+            # killed after graceful_timeout, or the application called sys.exit(): close
+            # this connection without an error page.  A SystemExit left to the hub would
+            # end the whole worker, every other connection with it (gunicorn's gevent
+            # worker swallows it too).
             raise StopIteration() from None
 
     def handle_quit(self, sig, frame):

@@ -28,9 +28,9 @@ import stolon
 from stolon import socket
 from stolon._greenlet import GreenletExit
 from stolon._wsgi_environ import (Environ, LoggingLogAdapter, SecureEnviron, WSGISecureEnviron,
-                                  _make_log)
+                                  _make_log, _NoopLog)
 from stolon._wsgi_http import (_BAD_REQUEST_RESPONSE, _ERRORS, _NO_BODY_CODES, _REQUEST_TOO_LONG_RESPONSE,
-                               _InvalidClientRequest, _current_date, headers_factory)
+                               _InvalidClientRequest, _RequestHeaders, _current_date, headers_factory)
 from stolon._wsgi_http import format_date_time  # noqa: F401 -- gevent.pywsgi has this name
 from stolon._wsgi_input import MAX_REQUEST_LINE, Input, _InvalidClientInput
 from stolon.server import StreamServer
@@ -46,6 +46,26 @@ unquote_latin1 = partial(unquote, encoding="latin-1")
 _DRAIN_SIZE = 16384
 _MSG_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 _raw_recv = _RawSocket.recv
+
+# Versions checked by name before they are parsed: nearly every request has one.
+_COMMON_VERSIONS = frozenset(("HTTP/1.1", "HTTP/1.0"))
+# Headers that are CGI variables of their own rather than HTTP_ ones.
+_ENVIRON_KEYS = frozenset(("CONTENT_TYPE", "CONTENT_LENGTH"))
+
+
+def _header_line_pairs(lines):
+    """``(name, value)`` pairs from ``'Name: value'`` header lines; a line that starts
+    with a space or tab continues the value before it."""
+    name = value = None
+    for line in lines:
+        if name is not None and line[:1] in " \t":
+            value += line
+            continue
+        if name is not None:
+            yield name, value
+        name, value = line.split(":", 1)
+    if name is not None:
+        yield name, value
 
 
 class WSGIHandler:
@@ -193,6 +213,8 @@ class WSGIHandler:
 
     def _check_http_version(self):
         version = self.request_version
+        if version in _COMMON_VERSIONS:
+            return True
         if not version.startswith("HTTP/"):
             return False
         try:
@@ -253,21 +275,19 @@ class WSGIHandler:
 
     def _headers(self):
         # ('HTTP_NAME', value) for each request header but Content-Type/-Length; names
-        # with '_' are dropped (they would be confused with '-' once converted), and
-        # continuation lines join the header before them.
-        key = None
-        value = None
-        skipped = (None, "CONTENT_TYPE", "CONTENT_LENGTH")
-        for line in self.headers.headers:
-            if key is not None and line[:1] in " \t":
-                value += line
-                continue
-            if key not in skipped:
-                yield "HTTP_" + key, value.strip()
-            key, value = line.split(":", 1)
-            key = None if "_" in key else key.replace("-", "_").upper()
-        if key not in skipped:
-            yield "HTTP_" + key, value.strip()
+        # with '_' are dropped (they would be confused with '-' once converted).
+        headers = self.headers
+        if isinstance(headers, _RequestHeaders):
+            # the parsed pairs, rather than lines formatted only to be split again
+            pairs = headers.raw_items()
+        else:
+            # a MessageClass of the mimetools kind: only its lines are known
+            pairs = _header_line_pairs(headers.headers)
+        for name, value in pairs:
+            if "_" not in name:
+                key = name.replace("-", "_").upper()
+                if key not in _ENVIRON_KEYS:
+                    yield "HTTP_" + key, value.strip()
 
     def get_environ(self):
         """A new environ for the request: the server's ``get_environ()`` plus the
@@ -579,7 +599,10 @@ class WSGIHandler:
 
     def log_request(self):
         """Write ``format_request()`` to the server's access ``log``."""
-        self.server.log.write(self.format_request() + "\n")
+        log = self.server.log
+        if type(log) is not _NoopLog:
+            # (log=None: no line is formatted just to be dropped)
+            log.write(self.format_request() + "\n")
 
     def format_request(self):
         """The access log line: ``client - - [date time] "request line" status

@@ -3,9 +3,11 @@
 Paths: ``/`` says hello; ``/pid`` answers the worker's pid; ``/echo`` answers the
 request body; ``/sleep?S`` waits S seconds cooperatively; ``/stream?S`` sends a first
 line, waits S seconds, then sends the last (a client sees the request is running);
-``/patched`` answers which stdlib modules the worker patched.
+``/patched`` answers which stdlib modules the worker patched; ``/exit`` calls
+``sys.exit(1)``.
 """
 import os
+import sys
 
 import stolon
 
@@ -24,6 +26,8 @@ def app(environ, start_response):
     elif path == "/stream":
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "12")])
         return _stream(float(query))
+    elif path == "/exit":
+        sys.exit(1)
     elif path == "/patched":
         from stolon import monkey
         body = " ".join("%s=%s" % (name, monkey.is_module_patched(name))
