@@ -100,7 +100,11 @@ def test_module_reexports_the_stdlib():
                  "getaddrinfo", "gethostbyname", "wait_read", "wait_write",
                  "wait_readwrite", "cancel_wait"):
         assert name in gsocket.__all__, name
-    assert gsocket.SocketType is gsocket.socket
+    # stolon-specific: SocketType stays the stdlib's base of every socket (gevent: its
+    # class), so isinstance() holds for any socket, cooperative or not
+    assert gsocket.SocketType is stdlib_socket.SocketType
+    with gsocket.socket() as sock:
+        assert isinstance(sock, gsocket.SocketType)
 
 
 def test_cancel_wait_ex_is_ebadf():
@@ -312,6 +316,11 @@ def test_udp_sendto_recvfrom():
         client.sendto(b"into", 0, server.getsockname())
         assert server.recvfrom_into(buf) == (4, client.getsockname())
         assert bytes(buf[:4]) == b"into"
+        # the stdlib's arity errors
+        with pytest.raises(TypeError, match=r"\(1 given\)"):
+            client.sendto(b"lonely")
+        with pytest.raises(TypeError, match=r"\(4 given\)"):
+            client.sendto(b"crowded", 0, server.getsockname(), 4)
 
 
 def test_unix_socketpair(pair):
@@ -793,3 +802,27 @@ def test_msg_dontwait_does_not_wait(pair):
     a, _ = pair
     with pytest.raises(BlockingIOError):
         a.recv(10, gsocket.MSG_DONTWAIT)
+
+
+# -- the stdlib's mode rules ----------------------------------------------------------------
+
+def test_sock_nonblock_type_means_non_blocking_mode(listener):
+    with gsocket.socket(gsocket.AF_INET, gsocket.SOCK_STREAM | gsocket.SOCK_NONBLOCK) as sock:
+        assert sock.gettimeout() == 0.0 and not sock.getblocking()
+        sock.connect_ex(listener.getsockname())
+        with pytest.raises(BlockingIOError):
+            sock.recv(1)
+        listener.accept()[0].close()
+
+
+def test_setblocking_and_settimeout_fail_on_a_closed_descriptor():
+    with gsocket.socket() as first:
+        fd = first.fileno()
+        sock = gsocket.socket(gsocket.AF_INET, gsocket.SOCK_STREAM, 0, fd)
+    try:
+        with pytest.raises(OSError):
+            sock.setblocking(False)
+        with pytest.raises(OSError):
+            sock.settimeout(1.0)
+    finally:
+        sock.detach()

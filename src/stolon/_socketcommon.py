@@ -19,7 +19,10 @@ from stolon.timeout import Timeout
 #: Stdlib names stolon.socket replaces with cooperative versions.
 __dns__ = ["getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr",
            "getnameinfo", "getfqdn"]
-__implements__ = ["create_connection", "socket", "SocketType", "fromfd", "socketpair",
+# SocketType stays the stdlib's (_socket.socket, the base of every socket, stolon's
+# included): gevent replaces it with its class, which makes isinstance() false for
+# sockets made before patching or by C code
+__implements__ = ["create_connection", "socket", "fromfd", "socketpair",
                   "create_server"] + __dns__
 #: Names stolon.socket adds to the stdlib's.
 __extensions__ = ["cancel_wait", "wait_read", "wait_write", "wait_readwrite"]

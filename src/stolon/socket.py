@@ -64,7 +64,7 @@ _ss_sendto = _ss.sendto
 _ss_accept = _ss._accept
 _ss_connect_ex = _ss.connect_ex
 _ss_setblocking = _ss.setblocking
-_getdefaulttimeout = _socket.getdefaulttimeout
+_ss_gettimeout = _ss.gettimeout
 # bound now: once monkey patched, the stdlib module's names are stolon's own
 _StdlibSocket = _stdlib.socket
 _stdlib_create_server = getattr(_stdlib, "create_server", None)
@@ -80,11 +80,12 @@ class socket(_StdlibSocket):
 
     def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
         _StdlibSocket.__init__(self, family, type, proto, fileno)
+        # the stdlib's own choice: 0.0 for SOCK_NONBLOCK, else the default timeout
+        self.timeout = _ss_gettimeout(self)
         _ss_setblocking(self, False)
         self.hub = get_hub()
         self._read_event = None
         self._write_event = None
-        self.timeout = _getdefaulttimeout()
 
     # -- waiting ---------------------------------------------------------------------
 
@@ -145,12 +146,16 @@ class socket(_StdlibSocket):
             howlong = as_float()
             if not howlong >= 0.0:         # negative, or NaN
                 raise ValueError("Timeout value out of range")
+        # the descriptor stays non-blocking whatever the mode; as the stdlib's, this
+        # fails (OSError) on a descriptor that is no longer open
+        _ss_setblocking(self, False)
         self.timeout = howlong
 
     def gettimeout(self):
         return self.timeout
 
     def setblocking(self, flag):
+        _ss_setblocking(self, False)      # see settimeout
         self.timeout = None if flag else 0.0
 
     def getblocking(self):
@@ -286,9 +291,12 @@ class socket(_StdlibSocket):
                         raise
                 self._wait_write(_time_left(deadline))
 
-    def sendto(self, data, flags_or_address, *address):
-        flags = flags_or_address if address else 0     # sendto(data, address) has none
-        return self._retry(_ss_sendto, flags, self._wait_write, data, flags_or_address, *address)
+    def sendto(self, data, *flags_and_address):
+        if not flags_and_address:
+            # the stdlib's words (sendto(data, address) or sendto(data, flags, address))
+            raise TypeError("sendto() takes 2 or 3 arguments (1 given)")
+        flags = flags_and_address[0] if len(flags_and_address) > 1 else 0
+        return self._retry(_ss_sendto, flags, self._wait_write, data, *flags_and_address)
 
     if hasattr(_ss, "sendmsg"):
         def sendmsg(self, buffers, ancdata=(), flags=0, address=None):
@@ -421,9 +429,6 @@ class socket(_StdlibSocket):
             _close_fd_at_check(loop, _ss.detach(self))
         else:
             _ss.close(self)
-
-
-SocketType = socket
 
 
 def _close_fd_when_unwatched(loop, fd):
