@@ -124,6 +124,24 @@ static void stl__note_read(stl_pywatcher *hint, ssize_t n, Py_ssize_t wanted, in
         hint->drained = n > 0 && n < wanted && !(flags & MSG_PEEK);
 }
 
+/* The size of each thread's scratch buffer for short reads (thread-local, so it
+ * is freed with its thread; a read never waits while it holds data there). */
+#define STL_RECV_SCRATCH 65536
+static _Thread_local char stl__scratch[STL_RECV_SCRATCH];
+
+static PyObject *stl__recv_via_scratch(int fd, Py_ssize_t size, int flags, PyObject *hub, stl_pywatcher *hint)
+{
+    for (;;) {
+        ssize_t n = recv(fd, stl__scratch, (size_t)size, flags);
+        if (n >= 0) {
+            stl__note_read(hint, n, size, flags);
+            return PyBytes_FromStringAndSize(stl__scratch, n);
+        }
+        if (stl__would_block(hub, (PyObject *)hint) < 0)
+            return NULL;
+    }
+}
+
 /* sock_recv(fd, bufsize, flags, hub, watcher) -> bytes */
 static PyObject *mod_sock_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -133,8 +151,14 @@ static PyObject *mod_sock_recv(PyObject *m, PyObject *const *args, Py_ssize_t na
         || stl__size_and_flags(args[1], args[2], "recv", &size, &flags) < 0)
         return NULL;
     stl_pywatcher *hint = stl__read_hint(fd, args[4]);
+    /* after a short read the next one is most likely short too (a request, an
+     * answer): it goes through the thread's scratch buffer and the result is
+     * allocated at its size, instead of allocating bufsize bytes and shrinking */
+    int via_scratch = hint != NULL && hint->drained && size <= STL_RECV_SCRATCH;
     if (stl__wait_if_drained(hint, args[3]) < 0)
         return NULL;
+    if (via_scratch)
+        return stl__recv_via_scratch(fd, size, flags, args[3], hint);
     for (;;) {
         /* allocated per try, never held across a wait: 10,000 parked readers must
          * not keep 10,000 empty buffers of bufsize bytes */
