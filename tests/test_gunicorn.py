@@ -492,3 +492,23 @@ def test_pywsgi_worker(start_gunicorn):
         assert request.finish().endswith(b"started\ndone")
     assert server.wait(5) == 0
     assert server.errors() == []
+
+
+@pytest.mark.parametrize("worker", [WORKER, PYWSGI_WORKER])
+def test_under_load_from_the_c_client(start_gunicorn, worker):
+    # 50 keep-alive connections with a request in flight on each, for a second,
+    # from the benchmark's C load client: every answer complete, nothing logged
+    from stolon.bench.cases import echo
+    try:
+        client = echo._build_client()
+    except echo.Unavailable as exc:
+        pytest.skip(str(exc))
+    server = start_gunicorn("-w", "1", "--worker-connections", "200", worker=worker)
+    proc = subprocess.run([client, "http", "127.0.0.1", str(server.port), "50", "100", "1000"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    result = dict(item.split("=") for item in proc.stdout.split())
+    assert float(result["errors"]) == 0, result
+    assert float(result["requests"]) > 100, result
+    assert server.proc.poll() is None
+    assert server.errors() == []
