@@ -145,3 +145,28 @@ def loop_fd_count():
         return len(os.listdir("/proc/self/fd"))
     except OSError:
         return None
+
+
+# ---- descriptor leaks of a whole module ----
+
+def open_fd_count():
+    """The process's open file descriptors (Linux)."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def module_closes_its_fds(request):
+    """For a module that defines ``FD_WARM_UP``: every descriptor its tests open is
+    closed by the end of the module.  ``FD_WARM_UP()`` runs first, so what the hub
+    opens once and keeps (its loop, the resolver's pool) is not counted."""
+    warm_up = getattr(request.module, "FD_WARM_UP", None)
+    if warm_up is None:
+        yield
+        return
+    warm_up()
+    before = open_fd_count()
+    yield
+    for delay in (0, 0.001, 0.01):  # closes deferred to the loop happen at its next turns
+        stolon.sleep(delay)
+    gc.collect()                    # a socket that failed half-way may wait for the collector
+    assert open_fd_count() == before

@@ -16,6 +16,7 @@ from wsgiref.validate import validator
 import pytest
 
 import stolon
+from conftest import open_fd_count
 import stolon.socket
 from stolon import pywsgi
 
@@ -28,21 +29,12 @@ DATE = re.compile(rb"Date: [A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\
 
 # -- helpers ---------------------------------------------------------------------------
 
-def _fd_count():
-    return len(os.listdir("/proc/self/fd"))
 
-
-@pytest.fixture(scope="module", autouse=True)
-def no_fd_leaks():
-    """Every socket of the module's tests is closed by its end."""
-    # what the hub opens once (its loop, the resolver's threads) stays open
+def FD_WARM_UP():
+    """conftest's module_closes_its_fds counts from here: what the hub opens once (its
+    loop, the resolver's threads) stays open."""
     with serve(hello_app) as server:
         assert ask(server, b"GET / HTTP/1.0\r\n\r\n").endswith(b"hello")
-    before = _fd_count()
-    yield
-    stolon.sleep(0.01)
-    gc.collect()
-    assert _fd_count() == before
 
 
 @pytest.fixture
@@ -762,10 +754,10 @@ def test_no_leaks_over_many_requests(cycle):
         with serve(_leak_app, log=None, error_log=None, handler_class=_NoDelayHandler) as server:
             cycle(server)                    # caches, free lists, the allocator's arenas
             stolon.sleep(0.01)
-            fds, objects, rss = _fd_count(), _live_objects(), _rss_kib()
+            fds, objects, rss = open_fd_count(), _live_objects(), _rss_kib()
             cycle(server)
             stolon.sleep(0.01)
-            assert _fd_count() == fds
+            assert open_fd_count() == fds
             assert _live_objects() - objects < 50
             assert _rss_kib() - rss < 2048
     finally:

@@ -14,6 +14,7 @@ import zlib
 import pytest
 
 import stolon
+from conftest import open_fd_count
 import stolon.socket as gsocket
 from stolon.exceptions import ConcurrentObjectUseError
 
@@ -23,18 +24,8 @@ UNDER_GEVENT = "gevent" in stolon.__name__
 LOCALHOST = "127.0.0.1"
 
 
-def _open_fds():
-    return len(os.listdir("/proc/self/fd"))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def no_fd_leaks():
-    stolon.get_hub()            # the loop's own descriptor is not a leak
-    start = _open_fds()
-    yield
-    for _ in range(3):          # closes deferred to the loop happen at its next turns
-        stolon.sleep(0.001)
-    assert _open_fds() == start
+# conftest's module_closes_its_fds: every descriptor is closed by the module's end
+FD_WARM_UP = stolon.get_hub
 
 
 @pytest.fixture
@@ -154,7 +145,7 @@ def test_tcp_echo_between_greenlets(listener):
 def test_many_concurrent_connections(listener):
     count = 500
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    need = _open_fds() + 2 * count + 64
+    need = open_fd_count() + 2 * count + 64
     if soft < need:
         if hard != resource.RLIM_INFINITY and hard < need:
             pytest.skip("RLIMIT_NOFILE hard limit %d is below %d" % (hard, need))

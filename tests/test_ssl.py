@@ -24,6 +24,7 @@ import pytest
 import trustme
 
 import stolon
+from conftest import open_fd_count
 import stolon.socket as gsocket
 import stolon.ssl as gssl
 from stolon.event import Event
@@ -39,18 +40,8 @@ TLS_VERSIONS = [stdlib_ssl.TLSVersion.TLSv1_2, stdlib_ssl.TLSVersion.TLSv1_3]
 VERSION_NAMES = {stdlib_ssl.TLSVersion.TLSv1_2: "TLSv1.2", stdlib_ssl.TLSVersion.TLSv1_3: "TLSv1.3"}
 
 
-def _open_fds():
-    return len(os.listdir("/proc/self/fd"))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def no_fd_leaks():
-    stolon.get_hub()            # the loop's own descriptor is not a leak
-    start = _open_fds()
-    yield
-    for _ in range(3):          # closes deferred to the loop happen at its next turns
-        stolon.sleep(0.001)
-    assert _open_fds() == start
+# conftest's module_closes_its_fds: every descriptor is closed by the module's end
+FD_WARM_UP = stolon.get_hub
 
 
 class PKI:
@@ -900,8 +891,8 @@ def test_no_leaks_over_many_connections(ecdsa_pki, hub_reports, client, count):
         server.start()
         cycle(count // 5)                  # caches and free lists fill up first
         stolon.sleep(0.01)
-        fds, objects = _open_fds(), _live_objects()
+        fds, objects = open_fd_count(), _live_objects()
         cycle(count)
         stolon.sleep(0.01)
-        assert _open_fds() == fds
+        assert open_fd_count() == fds
         assert _live_objects() - objects < 50
