@@ -158,7 +158,11 @@ def _watched_children():
 
 
 def test_many_popen_communicate_cycles_leak_nothing():
-    true = shutil.which("true")
+    # not from PATH alone: the wheel tests run with a PATH that has no tools on it
+    true = shutil.which("true") or next((path for path in ("/bin/true", "/usr/bin/true")
+                                         if os.path.exists(path)), None)
+    if true is None:
+        pytest.skip("no `true` program to run")
     loop = stolon.get_hub().loop
 
     def cycle():
