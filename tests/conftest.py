@@ -170,3 +170,17 @@ def module_closes_its_fds(request):
         stolon.sleep(delay)
     gc.collect()                    # a socket that failed half-way may wait for the collector
     assert open_fd_count() == before
+
+
+@pytest.fixture
+def hub_errors():
+    """What the hub prints for failed greenlets and callbacks (its exception_stream),
+    as a StringIO; the hub's own stream is back afterwards."""
+    import io
+    hub = stolon.get_hub()
+    stream = io.StringIO()
+    hub.exception_stream = stream
+    try:
+        yield stream
+    finally:
+        del hub.exception_stream

@@ -37,18 +37,6 @@ def FD_WARM_UP():
         assert ask(server, b"GET / HTTP/1.0\r\n\r\n").endswith(b"hello")
 
 
-@pytest.fixture
-def hub_errors():
-    """What the hub prints for errors (the application's tracebacks)."""
-    hub = stolon.get_hub()
-    stream = io.StringIO()
-    hub.exception_stream = stream
-    try:
-        yield stream
-    finally:
-        del hub.exception_stream
-
-
 class serve:
     """A started WSGIServer on 127.0.0.1 with its logs in StringIOs; stopped on exit."""
 

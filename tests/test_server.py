@@ -1,7 +1,6 @@
 """stolon.baseserver and stolon.server: accepting, spawning, stopping, error survival,
 UDP, addresses and socket options, with no fd left open."""
 import errno
-import io
 import os
 import socket as stdsocket
 import subprocess
@@ -32,18 +31,6 @@ def FD_WARM_UP():
     with StreamServer(LOCAL, echo) as server:
         server.start()
         assert ask(server, b"warm up") == b"warm up"
-
-
-@pytest.fixture
-def errors():
-    """Collect what the hub prints for failed greenlets and callbacks."""
-    hub = stolon.get_hub()
-    stream = io.StringIO()
-    hub.exception_stream = stream
-    try:
-        yield stream
-    finally:
-        del hub.exception_stream
 
 
 def echo(sock, _address):
@@ -436,7 +423,7 @@ def test_spawn_raw():
         assert ask(server, b"raw") == b"raw"
 
 
-def test_inline_handler_may_close_the_server(errors):
+def test_inline_handler_may_close_the_server(hub_errors):
     # stolon deliberately differs: gevent's accept loop goes on after the close and
     # reports an AttributeError (the server has no socket any more)
     def handle(sock, _address):
@@ -447,7 +434,7 @@ def test_inline_handler_may_close_the_server(errors):
     server.start()
     assert ask(server, b"") == b"last"
     assert server.closed
-    assert errors.getvalue() == ""
+    assert hub_errors.getvalue() == ""
 
 
 def test_max_accept_of_one_serves_everybody():
@@ -577,7 +564,7 @@ def test_context_manager_stops():
 
 # -- errors --------------------------------------------------------------------------
 
-def test_error_in_handle_is_reported_and_the_server_keeps_serving(errors):
+def test_error_in_handle_is_reported_and_the_server_keeps_serving(hub_errors):
     calls = []
 
     def handle(sock, _address):
@@ -590,10 +577,10 @@ def test_error_in_handle_is_reported_and_the_server_keeps_serving(errors):
         server.start()
         assert ask(server, b"") == b""    # the failed handler's socket is closed too
         assert ask(server, b"") == b"still here"
-    assert "ZeroDivisionError: handler failed" in errors.getvalue()
+    assert "ZeroDivisionError: handler failed" in hub_errors.getvalue()
 
 
-def test_spawn_failure_is_reported_and_backs_off(errors):
+def test_spawn_failure_is_reported_and_backs_off(hub_errors):
     failures = []
 
     def flaky_spawn(function, *args):
@@ -609,7 +596,7 @@ def test_spawn_failure_is_reported_and_backs_off(errors):
             assert recv_exactly(client, 10) == b""
         assert server.delay == server.min_delay * 2
         assert ask(server, b"b") == b"b"
-    assert "RuntimeError: cannot spawn" in errors.getvalue()
+    assert "RuntimeError: cannot spawn" in hub_errors.getvalue()
 
 
 class FailingAccept(StreamServer):
@@ -626,7 +613,7 @@ class FailingAccept(StreamServer):
         return StreamServer.do_read(self)
 
 
-def test_transient_accept_errors_back_off_with_doubling_delay(errors):
+def test_transient_accept_errors_back_off_with_doubling_delay(hub_errors):
     server = FailingAccept(LOCAL, echo)
     server.delays = []
     server.start()
@@ -639,10 +626,10 @@ def test_transient_accept_errors_back_off_with_doubling_delay(errors):
         assert server.delay == server.min_delay    # reset by the success
     finally:
         server.stop()
-    assert errors.getvalue().count("failed with ConnectionAbortedError") == 3
+    assert hub_errors.getvalue().count("failed with ConnectionAbortedError") == 3
 
 
-def test_back_off_is_capped_by_max_delay(errors):
+def test_back_off_is_capped_by_max_delay(hub_errors):
     server = FailingAccept(LOCAL, echo)
     server.failures = 4
     server.max_delay = 0.02
@@ -655,7 +642,7 @@ def test_back_off_is_capped_by_max_delay(errors):
         server.stop()
 
 
-def test_fatal_accept_error_closes_the_server(errors, capsys):
+def test_fatal_accept_error_closes_the_server(hub_errors, capsys):
     server = FailingAccept(LOCAL, echo)
     server.errno_ = errno.EBADF
     server.delays = []
@@ -670,7 +657,7 @@ def test_fatal_accept_error_closes_the_server(errors, capsys):
         assert server.closed and not server.started
     assert ("ERROR: <FailingAccept address=127.0.0.1:%d> failed with [Errno 9] Bad file descriptor\n"
             % server.server_port) in capsys.readouterr().err
-    assert "failed with OSError" in errors.getvalue()
+    assert "failed with OSError" in hub_errors.getvalue()
     assert server.is_fatal_error(OSError(errno.ENOTSOCK, "x"))
     assert not server.is_fatal_error(OSError(errno.EMFILE, "x"))
     assert not server.is_fatal_error(ValueError(errno.EBADF))
