@@ -372,3 +372,24 @@ def test_async_result_get_with_nobody_to_set_raises_loop_exit():
     with pytest.raises(LoopExit) as info:
         AsyncResult().get()
     assert "This operation would block forever" in str(info.value)
+
+
+def test_the_woken_greenlet_may_wait_again_at_once():
+    # its second wait arrives while the notification that woke it is still under
+    # way: it must be served (the flag is set), never dropped into a LoopExit
+    event = Event()
+    stolon.spawn_later(0.01, event.set)
+    assert event.wait() is True
+    assert event.wait() is True
+    result = AsyncResult()
+    stolon.spawn_later(0.01, result.set, 5)
+    assert result.get() == 5
+    assert result.get() == 5
+
+    def twice(waitable):
+        return waitable.wait(), waitable.wait(timeout=1)
+    other = Event()
+    waiters = [stolon.spawn(twice, other) for _ in range(3)]
+    stolon.sleep(0.01)
+    other.set()
+    assert [w.get(timeout=2) for w in waiters] == [(True, True)] * 3

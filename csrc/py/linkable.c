@@ -47,6 +47,21 @@ static int stl__single_link(PyObject *obj, PyObject *links)
     return lock == Py_None;
 }
 
+/* Moves the late arrivals (obj._arrived, a list or None) to the end of links: 0 or -1. */
+static int stl__take_arrivals(PyObject *obj, PyObject *links)
+{
+    PyObject *arrived = PyObject_GetAttr(obj, s_arrived);
+    if (arrived == NULL)
+        return -1;
+    int rc = 0;
+    if (arrived != Py_None) {
+        Py_ssize_t end = PyList_GET_SIZE(links);
+        rc = PyList_SetSlice(links, end, end, arrived);
+    }
+    Py_DECREF(arrived);
+    return rc;
+}
+
 /* The hand-off: pop the link, call link(obj), then the bookkeeping the
  * Python notifier does after it. */
 static int stl__hand_off(PyObject *obj, PyObject *links)
@@ -71,10 +86,12 @@ static int stl__hand_off(PyObject *obj, PyObject *links)
         Py_XDECREF(tb);
     }
     Py_XDECREF(r);
-    int rc = 0;
-    if (stl__set_none(obj, s_arrived) < 0 || stl__set_none(obj, s_notifier) < 0)
+    /* the woken greenlet may have waited again, arriving late behind this
+     * notification: its link joins the next round instead of being dropped */
+    int rc = stl__take_arrivals(obj, links);
+    if (rc == 0 && (stl__set_none(obj, s_arrived) < 0 || stl__set_none(obj, s_notifier) < 0))
         rc = -1;
-    else if (PyList_GET_SIZE(links) > 0)
+    else if (rc == 0 && PyList_GET_SIZE(links) > 0)
         rc = stl__call_method(obj, s_check_and_notify, NULL);
     if (rc == 0 && exc != NULL) {
         PyObject *args[3] = {obj, link, exc};

@@ -195,6 +195,11 @@ class AbstractLinkable:
                     unswitched = [link]
                 except:  # noqa: E722 -- runs in the hub: nothing may escape
                     self._report_link_error(link)
+                # the woken greenlet may have waited again (and arrived late, behind
+                # this notification): it is served by the next round, not dropped
+                arrived = self._arrived
+                if arrived:
+                    links.extend(arrived)
             else:
                 unswitched = self._notify_link_list(links)
                 arrived = self._arrived
