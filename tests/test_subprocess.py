@@ -331,6 +331,26 @@ def test_wait_with_zero_timeout_after_the_exit():
     assert p.wait(timeout=0) == 2
 
 
+def test_wait_after_returncode_was_reset_returns_the_code():
+    # CPython's test_send_signal_race2 sets returncode back to None after the exit; a
+    # wait() with no timeout must return (never TimeoutExpired "after None seconds"),
+    # and a Popen dropped then must not go to subprocess._active as a live child
+    p = _child("import sys; sys.exit(4)")
+    assert p.wait(timeout=10) == 4
+    stolon.sleep(0)     # the hub finishes the wake-up of that wait
+    p.returncode = None
+    assert p.wait() == 4
+    p.returncode = None
+    # gevent's poll() answers None here (its wait() returns the code but leaves
+    # returncode unset); stolon's gives the code back as the stdlib's would report it
+    assert p.poll() == 4
+    p.returncode = None
+    active = sp._active
+    del p
+    gc.collect()
+    assert active == []
+
+
 @pytest.mark.parametrize("method, signum", [("terminate", signal.SIGTERM),
                                             ("kill", signal.SIGKILL),
                                             ("send_signal", signal.SIGINT)])
@@ -465,6 +485,69 @@ def test_run_timeout_kills_and_keeps_output():
     assert info.value.output == b"partial\n"
 
 
+def test_run_timeout_does_not_wait_for_a_grandchild_holding_the_pipe():
+    # CPython's test_run_with_shell_timeout_and_capture_output: as the stdlib's, run()
+    # kills the child and raises at once with what was read, without draining stdout,
+    # which a grandchild keeps open here until the test closes its pipe.  gevent's run
+    # reads to the end after the kill and would wait for the grandchild.
+    hold_r, hold_w = os.pipe()
+    release = stolon.spawn_later(5, os.close, hold_w)   # bounds the old behaviour
+    code = ("import os, subprocess, sys, time\n"
+            "subprocess.Popen([sys.executable, '-c', 'import os; os.read(%d, 1)'], "
+            "pass_fds=(%d,))\n"
+            "print('partial', flush=True)\n"
+            "time.sleep(30)\n" % (hold_r, hold_r))
+    try:
+        start = time.monotonic()
+        with pytest.raises(sp.TimeoutExpired) as info:
+            sp.run([PY, "-c", code], stdout=sp.PIPE, pass_fds=(hold_r,), timeout=0.5)
+        assert time.monotonic() - start < 4
+        assert info.value.output == b"partial\n"
+    finally:
+        if not release.dead:
+            release.kill()
+            os.close(hold_w)
+        os.close(hold_r)
+
+
+def test_communicate_timeout_carries_the_output_so_far(no_fd_leak):
+    with _child("import time; print('early', flush=True); time.sleep(30)",
+                stdout=sp.PIPE, stderr=sp.PIPE, text=True) as p:
+        with pytest.raises(sp.TimeoutExpired) as info:
+            p.communicate(timeout=0.5)
+        # bytes, as the stdlib's (even in text mode); nothing on stderr: None.
+        # gevent's TimeoutExpired carries no output (stolon keeps the stdlib's rule)
+        assert info.value.output == b"early\n"
+        assert info.value.stderr is None
+        p.kill()
+        assert p.communicate() == ("early\n", "")
+
+
+def test_pipe_handed_to_another_child_is_blocking_there(no_fd_leak):
+    # the shell-pipeline idiom: the second child reads its stdin before the first has
+    # written; on a non-blocking pipe its read fails with EAGAIN (CPython's
+    # test_pipe_cloexec_real_tools, now and then).  gevent leaves the pipe non-blocking.
+    first = _child("import time; time.sleep(0.3); print('through', flush=True)",
+                   stdout=sp.PIPE)
+    second = _child("import os, sys; sys.stdout.write(os.read(0, 100).decode())",
+                    stdin=first.stdout, stdout=sp.PIPE)
+    first.stdout.close()
+    assert second.communicate(timeout=10) == (b"through\n", None)
+    assert second.returncode == 0
+    assert first.wait(timeout=10) == 0
+
+
+def test_handed_over_pipe_still_reads_cooperatively(no_fd_leak):
+    with _child("import time; time.sleep(0.3); print('late', flush=True)",
+                stdout=sp.PIPE) as p:
+        sp.run([PY, "-c", "pass"], stdin=p.stdout, check=True)
+        ticks = []
+        ticker = stolon.spawn(lambda: [ticks.append(stolon.sleep(0.02)) for _ in range(5)])
+        assert p.stdout.read() == b"late\n"
+        assert len(ticks) >= 3     # the read waited in the hub, not in the kernel
+        ticker.join(10)
+
+
 def test_call_and_check_call():
     assert sp.call([PY, "-c", "import sys; sys.exit(5)"]) == 5
     assert sp.check_call([PY, "-c", "pass"]) == 0
@@ -473,6 +556,28 @@ def test_call_and_check_call():
     assert info.value.returncode == 2
     with pytest.raises(sp.TimeoutExpired):
         sp.call([PY, "-c", "import time; time.sleep(30)"], timeout=0.2)
+
+
+def test_call_makes_no_open_ended_wait_after_keyboardinterrupt(monkeypatch):
+    # as the stdlib's (CPython's MiscTests.test_call_keyboardinterrupt_no_kill): after
+    # ^C in wait() and its short grace, call() kills the child and re-raises; it does
+    # not wait again with no timeout (gevent's call does)
+    timeouts, popens = [], []
+    real_wait = sp.Popen._wait
+
+    def recording_wait(self, timeout):
+        timeouts.append(timeout)
+        popens.append(self)
+        if len(timeouts) == 1:
+            raise KeyboardInterrupt
+        return real_wait(self, timeout)
+
+    monkeypatch.setattr(sp.Popen, "_wait", recording_wait)
+    with pytest.raises(KeyboardInterrupt):
+        sp.call([PY, "-c", "import time; time.sleep(30)"])
+    assert timeouts == [None, 0.25]
+    monkeypatch.undo()
+    assert popens[0].wait(timeout=10) == -signal.SIGKILL
 
 
 def test_check_output_and_called_process_error():

@@ -6,6 +6,13 @@ The stdlib's ``Popen`` wraps each pipe fd in ``io`` objects (a ``FileIO``, then 
 rebuilds the same layers over ``GreenPipeIO``, a raw stream that parks the calling
 greenlet on the hub's io watcher whenever the kernel says EAGAIN.  The fd keeps its
 owner (the original ``FileIO``): nothing is duplicated and closing any layer closes it.
+
+O_NONBLOCK belongs to the open pipe, not to the fd: a pipe handed to another child
+(``Popen(..., stdin=first.stdout)``, the shell-pipeline idiom) would be non-blocking in
+that child too, and most programs fail on EAGAIN.  ``hand_to_child`` puts such a pipe
+back in blocking mode; this side then waits until the pipe is ready before each read
+or write (which can still block the thread if the other process took the data first,
+or for a write larger than the room in the pipe: sharing a pipe end is rare).
 """
 import io
 import os
@@ -26,9 +33,17 @@ class GreenPipeIO(io.RawIOBase):
         self._fio = fileio
         self._fd = fileio.fileno()
         os.set_blocking(self._fd, False)
+        self._blocking = False
         self._hub = get_hub()
         self._read_watcher = None
         self._write_watcher = None
+
+    def hand_to_child(self):
+        """The pipe becomes another child's stdio: make it blocking again (see the
+        module docstring)."""
+        if not self._blocking:
+            os.set_blocking(self._fd, True)
+            self._blocking = True
 
     # -- what the io layers above ask ----------------------------------------------
 
@@ -59,6 +74,8 @@ class GreenPipeIO(io.RawIOBase):
 
     def readinto(self, buffer):
         fio = self._fio
+        if self._blocking:
+            self._wait_readable()
         while True:
             n = fio.readinto(buffer)
             if n is not None:
@@ -66,11 +83,15 @@ class GreenPipeIO(io.RawIOBase):
             self._wait_readable()
 
     def readall(self):
-        # FileIO.readall reads until EOF (b"") or EAGAIN (what it has, or None)
+        # FileIO.readall reads until EOF (b"") or EAGAIN (what it has, or None); on a
+        # blocking pipe it would block until EOF, so it is read a chunk at a time
         fio = self._fio
+        read = fio.read if self._blocking else fio.readall
         chunks = []
         while True:
-            data = fio.readall()
+            if self._blocking:
+                self._wait_readable()
+            data = read(io.DEFAULT_BUFFER_SIZE) if self._blocking else read()
             if data is None:
                 self._wait_readable()
             elif data:
@@ -80,6 +101,8 @@ class GreenPipeIO(io.RawIOBase):
 
     def write(self, data):
         fio = self._fio
+        if self._blocking:
+            self._wait_writable()
         while True:
             n = fio.write(data)
             if n is not None:
@@ -141,3 +164,14 @@ def make_cooperative(fileobj, bufsize):
                                   line_buffering=text.line_buffering,
                                   write_through=text.write_through)
     return result
+
+
+def hand_to_child(fileobj):
+    """If ``fileobj`` (a ``Popen`` stdio argument) is a layer over a ``GreenPipeIO``,
+    make its pipe blocking for the child that receives it."""
+    layer = fileobj
+    for _ in range(3):      # text, buffered, raw: no deeper (nor round a cycle)
+        if isinstance(layer, GreenPipeIO):
+            layer.hand_to_child()
+            return
+        layer = getattr(layer, "buffer", None) or getattr(layer, "raw", None)

@@ -18,10 +18,11 @@ in that thread's hub thread pool (gevent raises ``TypeError`` there; see
 stdlib's.
 """
 import errno as _errno
+import io as _io
 import subprocess as _stdlib
 
 from stolon import _child_watch
-from stolon._fileobject import make_cooperative
+from stolon._fileobject import hand_to_child, make_cooperative
 from stolon._greenlet import joinall, killall, spawn
 from stolon.event import AsyncResult
 from stolon.hub import get_hub
@@ -35,6 +36,9 @@ SubprocessError = _stdlib.SubprocessError
 CompletedProcess = _stdlib.CompletedProcess
 list2cmdline = _stdlib.list2cmdline
 
+# what one read from an output pipe asks for (the stdlib's communicate reads as much)
+_READ_SIZE = 32768
+
 __implements__ = ["Popen", "call", "check_call", "check_output", "run", "getoutput",
                   "getstatusoutput"]
 
@@ -43,19 +47,28 @@ class _Communication:
     """The greenlets of one ``Popen.communicate``: one writes ``input`` and closes
     stdin, one per output pipe reads it to the end and closes it.  Made once per
     Popen, so a call after a timeout waits for the same greenlets and no output is
-    lost."""
+    lost.  ``received`` maps "stdout"/"stderr" to the bytes read so far (a list of
+    chunks), which a ``TimeoutExpired`` carries as the stdlib's does."""
 
-    __slots__ = ("stdin", "stdout", "stderr", "greenlets")
+    __slots__ = ("stdin", "stdout", "stderr", "greenlets", "received")
 
     def __init__(self, popen, input_data):
         self.stdin = self.stdout = self.stderr = None
+        self.received = {}
         if popen.stdin:
             self.stdin = spawn(self._write_and_close, popen.stdin, input_data)
         if popen.stdout:
-            self.stdout = spawn(self._read_and_close, popen.stdout)
+            self.stdout = spawn(self._read_and_close, popen.stdout,
+                                self.received.setdefault("stdout", []))
         if popen.stderr:
-            self.stderr = spawn(self._read_and_close, popen.stderr)
+            self.stderr = spawn(self._read_and_close, popen.stderr,
+                                self.received.setdefault("stderr", []))
         self.greenlets = tuple(g for g in (self.stdin, self.stdout, self.stderr) if g is not None)
+
+    def received_so_far(self, name):
+        """The bytes read from pipe ``name`` until now, or None if there are none."""
+        chunks = self.received.get(name)
+        return b"".join(chunks) if chunks else None
 
     @staticmethod
     def _write_and_close(pipe, data):
@@ -75,14 +88,29 @@ class _Communication:
                 pass
 
     @staticmethod
-    def _read_and_close(pipe):
+    def _read_and_close(pipe, chunks):
+        # Bytes are read chunk by chunk, from below a text layer, so that what has
+        # arrived is known when a timeout interrupts; text is decoded at the end as
+        # the pipe's own layer would have (universal newlines).
+        text = isinstance(pipe, _io.TextIOWrapper)
+        source = pipe.buffer if text else pipe
+        read = getattr(source, "read1", source.read)
         try:
-            return pipe.read()
+            while True:
+                chunk = read(_READ_SIZE)
+                if not chunk:
+                    break
+                chunks.append(chunk)
         finally:
             try:
                 pipe.close()
             except OSError:
                 pass
+        data = b"".join(chunks)
+        if text:
+            return _io.TextIOWrapper(_io.BytesIO(data), encoding=pipe.encoding,
+                                     errors=pipe.errors).read()
+        return data
 
 
 class Popen(_stdlib.Popen):
@@ -98,6 +126,10 @@ class Popen(_stdlib.Popen):
         self._loop = hub.loop
         self._bufsize = -1 if bufsize is None else bufsize
         self.result = AsyncResult()
+        # stdin, stdout, stderr: after executable among the positional arguments
+        for stream in popenargs[1:4] + tuple(map(kwargs.get, ("stdin", "stdout", "stderr"))):
+            if stream is not None and not isinstance(stream, int):
+                hand_to_child(stream)
         super().__init__(args, bufsize, *popenargs, **kwargs)
 
     def _execute_child(self, *args):
@@ -126,17 +158,28 @@ class Popen(_stdlib.Popen):
     def _internal_poll(self, _deadstate=None, **_ignored):
         # The return code comes from the child watcher; let an exit the kernel has
         # reported reach it (not from __del__ or the stdlib's _cleanup: _deadstate).
-        if self.returncode is None and _deadstate is None:
-            _child_watch.deliver_pending_exit(self._watched, self._loop)
+        if self.returncode is None:
+            if _deadstate is None:
+                _child_watch.deliver_pending_exit(self._watched, self._loop)
+            self._restore_returncode()
         return self.returncode
+
+    def _restore_returncode(self):
+        # code that sets returncode back to None after the child was reaped (as
+        # CPython's own tests do) must not make it look alive: the child is gone and
+        # its status is in result
+        result = self.result
+        if self.returncode is None and result.ready():
+            self.returncode = result.value
 
     def _wait(self, timeout):
         # the stdlib's wait() calls this (and keeps its KeyboardInterrupt handling)
-        if self.returncode is not None:
-            return self.returncode
-        self.result.wait(timeout)
         if self.returncode is None:
-            raise TimeoutExpired(self.args, timeout)
+            if not self.result.ready():
+                self.result.wait(timeout)
+            self._restore_returncode()
+            if self.returncode is None:
+                raise TimeoutExpired(self.args, timeout)
         return self.returncode
 
     def communicate(self, input=None, timeout=None):
@@ -155,7 +198,9 @@ class Popen(_stdlib.Popen):
             for g in done:
                 g.get()     # a failed writer or reader raises here, before a timeout
             if len(done) != len(greenlets):
-                raise TimeoutExpired(self.args, timeout)
+                raise TimeoutExpired(self.args, timeout,
+                                     output=communication.received_so_far("stdout"),
+                                     stderr=communication.received_so_far("stderr"))
         self.wait(timeout=None if endtime is None else self._remaining_time(endtime))
         return (None if communication.stdout is None else communication.stdout.value,
                 None if communication.stderr is None else communication.stderr.value)
@@ -197,8 +242,9 @@ def call(*popenargs, timeout=None, **kwargs):
         try:
             return p.wait(timeout=timeout)
         except BaseException:
+            # as the stdlib's: the with block waits for the killed child, except after
+            # a KeyboardInterrupt, which wait() has already given its short grace
             p.kill()
-            p.wait()
             raise
 
 
@@ -228,7 +274,8 @@ def check_output(*popenargs, timeout=None, **kwargs):
 
 def run(*popenargs, input=None, capture_output=False, timeout=None, check=False, **kwargs):
     """Run the command and return a ``CompletedProcess``; the stdlib's arguments.  On
-    ``TimeoutExpired`` the child is killed and the exception carries all its output."""
+    ``TimeoutExpired`` the child is killed and the exception carries the output read
+    until then."""
     if input is not None:
         if kwargs.get("stdin") is not None:
             raise ValueError("stdin and input arguments may not both be used.")
@@ -242,9 +289,11 @@ def run(*popenargs, input=None, capture_output=False, timeout=None, check=False,
         try:
             stdout, stderr = process.communicate(input, timeout=timeout)
         except TimeoutExpired:
+            # as the stdlib: the exception has the output read until the timeout; the
+            # pipes are not drained, since a grandchild may hold them open for long
             process.kill()
-            stdout, stderr = process.communicate()
-            raise TimeoutExpired(process.args, timeout, output=stdout, stderr=stderr)
+            process.wait()
+            raise
         except BaseException:
             process.kill()
             raise
