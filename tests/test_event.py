@@ -32,11 +32,11 @@ def kill_all(glets):
 
 def test_event_flag_and_wait_return_values():
     e = Event()
-    assert e.is_set() is False and e.isSet() is False and e.ready() is False
+    assert e.is_set() is False and e.ready() is False
     assert e.wait(0) is False
     assert e.wait(0.01) is False
     e.set()
-    assert e.is_set() is True and e.isSet() is True and e.ready() is True
+    assert e.is_set() is True and e.ready() is True
     assert e.wait() is True
     assert e.wait(0) is True
     e.clear()
@@ -393,3 +393,10 @@ def test_the_woken_greenlet_may_wait_again_at_once():
     stolon.sleep(0.01)
     other.set()
     assert [w.get(timeout=2) for w in waiters] == [(True, True)] * 3
+
+
+@pytest.mark.skipif(sys.version_info < (3, 10), reason="the stdlib deprecated isSet() in 3.10")
+def test_isset_is_deprecated_as_in_the_stdlib():
+    event = Event()
+    with pytest.warns(DeprecationWarning, match=r"isSet\(\) is deprecated, use is_set\(\) instead"):
+        assert event.isSet() is False

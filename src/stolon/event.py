@@ -4,6 +4,9 @@ Both wake their waiters in the order they started waiting, from one hub callback
 ``set()``; neither ``set()`` switches.  They are meant for greenlets of one thread; a
 ``set()`` from another thread is delivered to the owning hub.
 """
+import sys
+import warnings
+
 from stolon._abstract_linkable import AbstractLinkable
 from stolon._core import _get_hub, getcurrent, schedule_notify
 from stolon.timeout import Timeout
@@ -32,7 +35,15 @@ class Event(AbstractLinkable):
         """True if and only if the flag is set."""
         return self._flag
 
-    isSet = is_set
+    if sys.version_info >= (3, 10):
+        def isSet(self):
+            """Deprecated alias of ``is_set()`` (with the stdlib's warning from 3.10 on,
+            which a monkey-patched ``threading.Event`` must keep)."""
+            warnings.warn("isSet() is deprecated, use is_set() instead", DeprecationWarning,
+                          stacklevel=2)
+            return self._flag
+    else:
+        isSet = is_set
     ready = is_set
 
     def set(self):

@@ -12,10 +12,6 @@ name, remembering the originals (``get_original``, ``is_module_patched``,
 ``is_object_patched``, ``saved``).  Patching is idempotent: calling again patches only
 what was not patched yet.  ``python -m stolon.monkey script.py`` runs a script
 after ``patch_all()`` (see ``main``).
-
-Modules some stolon builds may not have yet (``stolon.ssl``, ``stolon.subprocess``,
-``stolon.os``, ``stolon.signal``) are imported only by their patch function;
-``patch_all()`` skips the ones that are missing.
 """
 import sys
 
@@ -28,7 +24,7 @@ from stolon.monkey._state import issue_warnings as _issue_warnings
 from stolon.monkey._state import queue_warning as _queue_warning
 
 __all__ = ["patch_all", "patch_builtins", "patch_dns", "patch_os", "patch_queue",
-           "patch_select", "patch_signal", "patch_socket", "patch_ssl", "patch_subprocess",
+           "patch_select", "patch_selectors", "patch_signal", "patch_socket", "patch_ssl", "patch_subprocess",
            "patch_sys", "patch_thread", "patch_time", "get_original", "is_module_patched",
            "is_object_patched", "patch_module", "main", "MonkeyPatchWarning"]
 
@@ -212,15 +208,6 @@ def _settings_to_apply(settings, pending):
     return first_time, to_apply
 
 
-def _patch_if_available(name, patch, *args, **kwargs):
-    # the stolon module may not exist in this build yet; anything else propagates
-    try:
-        patch(*args, **kwargs)
-    except ModuleNotFoundError as ex:
-        if ex.name != "stolon." + name:
-            raise
-
-
 def patch_all(socket=True, dns=True, time=True, select=True, thread=True, os=True, ssl=True,
               subprocess=True, sys=False, aggressive=True, Event=True, builtins=True,
               signal=True, queue=True, contextvars=True, **kwargs):
@@ -245,7 +232,7 @@ def patch_all(socket=True, dns=True, time=True, select=True, thread=True, os=Tru
                        " error in the future.", pending)
     # order matters: thread before time (threading's own imports need the real sleep)
     if enabled("os"):
-        _patch_if_available("os", patch_os)
+        patch_os()
     if enabled("thread"):
         patch_thread(Event=settings["Event"], _warnings=pending)
     if enabled("time"):
@@ -256,11 +243,11 @@ def patch_all(socket=True, dns=True, time=True, select=True, thread=True, os=Tru
         patch_select(aggressive=settings["aggressive"])
         patch_selectors(aggressive=settings["aggressive"])
     if enabled("ssl"):
-        _patch_if_available("ssl", patch_ssl, _warnings=pending, _first_time=first_time)
+        patch_ssl(_warnings=pending, _first_time=first_time)
     if enabled("subprocess"):
-        _patch_if_available("subprocess", patch_subprocess)
+        patch_subprocess()
     if enabled("signal"):
-        _patch_if_available("signal", patch_signal)
+        patch_signal()
     if enabled("queue"):
         patch_queue()
     _issue_warnings(pending)
