@@ -262,3 +262,42 @@ def test_reads_after_short_reads_keep_every_byte(pair):
         got.append(data)
     sender.join(timeout=5)
     assert b"".join(got) == expected
+
+
+# -- the C methods of stolon.socket.socket (csrc/py/sockmethods.c) ---------------------------
+
+def test_socket_methods_are_c_with_the_python_ones_kept():
+    import stolon.socket as gsocket
+    for name in ("recv", "recv_into", "send", "sendall"):
+        assert type(getattr(gsocket.socket, name)).__name__ == "method_descriptor", name
+        assert callable(getattr(gsocket.socket, "_py_" + name)), name
+
+
+def test_socket_methods_take_every_path():
+    import stolon.socket as gsocket
+    a, b = gsocket.socketpair()
+    with a, b:
+        a.sendall(b"0123456789")                        # C path
+        buf = bytearray(4)
+        assert b.recv_into(buf, nbytes=2) == 2          # keywords: the Python method
+        assert b.recv_into(buf, 2, 0) == 2 and buf[:2] == b"23"
+        assert b.recv(3, 0) == b"456"
+        b.settimeout(0.05)                              # a timeout: the Python method
+        assert b.recv(10) == b"789"
+        with pytest.raises(gsocket.timeout):
+            b.recv(10)
+        b.settimeout(None)
+        with pytest.raises(TypeError):
+            b.recv()                                    # the Python method's own errors
+        with pytest.raises(TypeError):
+            b.recv(1, 2, 3)
+        with pytest.raises(TypeError):
+            b.recv(1, "flags")
+        assert a.send(memoryview(b"mv"), 0) == 2
+        assert b.recv(2, False) == b"mv"                # a bool flag: the Python method
+        reader = stolon.spawn(b.recv, 10)
+        stolon.sleep(0.005)
+        a.sendall(b"late")
+        assert reader.get(timeout=2) == b"late"
+    with pytest.raises(OSError):                        # closed: fd -1, the Python method
+        b.recv(1)

@@ -58,6 +58,14 @@ int stl_linkable_ready(PyObject *module);
 
 /* --- sockio.c: cooperative recv/send on a non-blocking fd --- */
 int stl_sockio_ready(PyObject *module);
+/* _core.sock_recv/recv_into/send/sendall: (fd, ..., flags, hub, watcher) fastcall. */
+PyObject *stl_sock_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs);
+PyObject *stl_sock_recv_into(PyObject *m, PyObject *const *args, Py_ssize_t nargs);
+PyObject *stl_sock_send(PyObject *m, PyObject *const *args, Py_ssize_t nargs);
+PyObject *stl_sock_sendall(PyObject *m, PyObject *const *args, Py_ssize_t nargs);
+
+/* --- sockmethods.c: those four as methods of stolon.socket.socket --- */
+int stl_sockmethods_ready(PyObject *module);
 
 /* --- loop_callbacks.c: a C entry on the run_callback FIFO --- */
 typedef int (*stl_pycallback_cfn)(PyObject *obj);

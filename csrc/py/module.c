@@ -198,7 +198,8 @@ PyMODINIT_FUNC PyInit__core(void)
         || stl_loop_types_ready(m) < 0
         || stl_hub_types_ready(m) < 0
         || stl_linkable_ready(m) < 0
-        || stl_sockio_ready(m) < 0)
+        || stl_sockio_ready(m) < 0
+        || stl_sockmethods_ready(m) < 0)
         goto fail;
     return m;
 fail:

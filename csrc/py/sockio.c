@@ -143,7 +143,7 @@ static PyObject *stl__recv_via_scratch(int fd, Py_ssize_t size, int flags, PyObj
 }
 
 /* sock_recv(fd, bufsize, flags, hub, watcher) -> bytes */
-static PyObject *mod_sock_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+PyObject *stl_sock_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
     int fd, flags;
     Py_ssize_t size;
@@ -181,7 +181,7 @@ static PyObject *mod_sock_recv(PyObject *m, PyObject *const *args, Py_ssize_t na
 }
 
 /* sock_recv_into(fd, buffer, nbytes, flags, hub, watcher) -> int */
-static PyObject *mod_sock_recv_into(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+PyObject *stl_sock_recv_into(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
     int fd, flags;
     Py_ssize_t nbytes;
@@ -245,7 +245,7 @@ static int stl__send_args(const char *name, PyObject *const *args, Py_ssize_t na
 }
 
 /* sock_send(fd, data, flags, hub, watcher) -> int */
-static PyObject *mod_sock_send(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+PyObject *stl_sock_send(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
     int fd, flags;
     Py_buffer view;
@@ -257,7 +257,7 @@ static PyObject *mod_sock_send(PyObject *m, PyObject *const *args, Py_ssize_t na
 }
 
 /* sock_sendall(fd, data, flags, hub, watcher) -> None; waits as often as needed. */
-static PyObject *mod_sock_sendall(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+PyObject *stl_sock_sendall(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
     int fd, flags;
     Py_buffer view;
@@ -279,13 +279,13 @@ static PyObject *mod_sock_sendall(PyObject *m, PyObject *const *args, Py_ssize_t
 }
 
 static PyMethodDef sockio_functions[] = {
-    {"sock_recv", (PyCFunction)(void (*)(void))mod_sock_recv, METH_FASTCALL,
+    {"sock_recv", (PyCFunction)(void (*)(void))stl_sock_recv, METH_FASTCALL,
      "sock_recv(fd, bufsize, flags, hub, watcher): recv(2), parking on watcher while it would block."},
-    {"sock_recv_into", (PyCFunction)(void (*)(void))mod_sock_recv_into, METH_FASTCALL,
+    {"sock_recv_into", (PyCFunction)(void (*)(void))stl_sock_recv_into, METH_FASTCALL,
      "sock_recv_into(fd, buffer, nbytes, flags, hub, watcher): recv(2) into a writable buffer."},
-    {"sock_send", (PyCFunction)(void (*)(void))mod_sock_send, METH_FASTCALL,
+    {"sock_send", (PyCFunction)(void (*)(void))stl_sock_send, METH_FASTCALL,
      "sock_send(fd, data, flags, hub, watcher): send(2) once it can take some bytes; the count."},
-    {"sock_sendall", (PyCFunction)(void (*)(void))mod_sock_sendall, METH_FASTCALL,
+    {"sock_sendall", (PyCFunction)(void (*)(void))stl_sock_sendall, METH_FASTCALL,
      "sock_sendall(fd, data, flags, hub, watcher): send(2) until every byte is taken."},
     {NULL}
 };

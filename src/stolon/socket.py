@@ -23,6 +23,7 @@ from errno import EAGAIN, EALREADY, EINPROGRESS, EISCONN, EWOULDBLOCK
 from time import monotonic as _monotonic
 
 from stolon import _socketcommon
+from stolon._core import install_socket_methods as _install_c_methods
 from stolon._core import sock_recv as _c_recv
 from stolon._core import sock_recv_into as _c_recv_into
 from stolon._core import sock_send as _c_send
@@ -430,6 +431,12 @@ class socket(_StdlibSocket):
         else:
             _ss.close(self)
 
+
+
+# recv, recv_into, send and sendall in blocking mode without a Python frame: C methods
+# that take the same decision as the ones above (kept as _py_recv etc.) and call them
+# for every other case (csrc/py/sockmethods.c)
+_install_c_methods(socket)
 
 def _close_fd_when_unwatched(loop, fd):
     # Runs after the hub's cancel_wait callbacks queued before it (FIFO).
