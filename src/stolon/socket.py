@@ -102,8 +102,8 @@ class socket(_StdlibSocket):
             watcher = self._write_event = self.hub.loop.io(_ss_fileno(self), 2)
         return watcher
 
-    def _wait_read(self, timeout):
-        watcher = self._read_watcher()
+    def _wait_on(self, watcher, timeout):
+        """Park until ``watcher`` fires; one greenlet per direction (gevent's error)."""
         if watcher.callback is not None:
             raise ConcurrentObjectUseError(_IN_USE % (watcher.callback,))
         if timeout is None:
@@ -111,14 +111,11 @@ class socket(_StdlibSocket):
         else:
             wait_on_watcher(watcher, timeout, hub=self.hub)
 
+    def _wait_read(self, timeout):
+        self._wait_on(self._read_event or self._read_watcher(), timeout)
+
     def _wait_write(self, timeout):
-        watcher = self._write_watcher()
-        if watcher.callback is not None:
-            raise ConcurrentObjectUseError(_IN_USE % (watcher.callback,))
-        if timeout is None:
-            self.hub.wait(watcher)
-        else:
-            wait_on_watcher(watcher, timeout, hub=self.hub)
+        self._wait_on(self._write_event or self._write_watcher(), timeout)
 
     @property
     def ref(self):
