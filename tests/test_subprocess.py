@@ -527,7 +527,9 @@ def test_pipe_handed_to_another_child_is_blocking_there(no_fd_leak):
     # the shell-pipeline idiom: the second child reads its stdin before the first has
     # written; on a non-blocking pipe its read fails with EAGAIN (CPython's
     # test_pipe_cloexec_real_tools, now and then).  gevent leaves the pipe non-blocking.
-    first = _child("import time; time.sleep(0.3); print('through', flush=True)",
+    # one write: print() may hand "through" and "\n" to the pipe separately, and the
+    # reader's one os.read would then see only the first
+    first = _child("import os, time; time.sleep(0.3); os.write(1, b'through\\n')",
                    stdout=sp.PIPE)
     second = _child("import os, sys; sys.stdout.write(os.read(0, 100).decode())",
                     stdin=first.stdout, stdout=sp.PIPE)
