@@ -258,6 +258,33 @@ def test_event_wait_from_another_thread_than_the_owner_is_refused():
     assert len(errors) == 1
 
 
+def test_event_link_to_another_threads_main_greenlet_is_resent_to_its_hub():
+    e = Event()
+    e.wait(0.001)       # owned by this thread's hub, which runs the notifier
+    got = []
+    linked = threading.Event()
+
+    def other():
+        hub = stolon.get_hub()
+        keep_alive = hub.loop.timer(5)      # the hub has something to wait for
+        keep_alive.start(lambda: None)
+        e.rawlink(stolon.getcurrent().switch)   # this thread's main greenlet
+        linked.set()
+        got.append(hub.switch())        # resumed by its own hub, from the resend
+        keep_alive.stop()
+        hub.destroy(destroy_loop=True)
+
+    t = threading.Thread(target=other)
+    t.start()
+    assert linked.wait(2)
+    e.set()
+    deadline = time.monotonic() + 2
+    while t.is_alive() and time.monotonic() < deadline:
+        stolon.sleep(0.01)
+    t.join(2)
+    assert got == [e]
+
+
 # -- AsyncResult ---------------------------------------------------------------------
 
 def test_async_result_value():
@@ -338,6 +365,52 @@ def test_async_result_exception_reaches_blocked_getters():
     r.set_exception(KeyError("x"))
     stolon.sleep(0)
     assert got == [(0, ("x",)), (1, ("x",))]
+
+
+def test_event_link_unlinked_by_an_earlier_link_of_the_same_round_is_not_called():
+    e = Event()
+    calls = []
+
+    def first(source):
+        calls.append("first")
+        e.unlink(second)
+        assert e.linkcount() == 1       # third is still waiting its turn
+
+    def second(source):
+        calls.append("second")
+
+    def third(source):
+        calls.append("third")
+
+    for link in (first, second, third):
+        e.rawlink(link)
+    e.set()
+    stolon.sleep(0)
+    assert calls == ["first", "third"]
+    assert e.linkcount() == 0
+
+
+def test_event_many_waiters_wake_in_order_and_a_woken_one_can_unlink_a_later_link():
+    e = Event()
+    woken = []
+    n = 20000
+
+    def waiter(i):
+        e.wait()
+        woken.append(i)
+        if i == 0:
+            e.unlink(last)      # still waiting its turn in this round
+
+    def last(source):
+        woken.append("unlinked link was called")
+
+    spawn_waiters(n, waiter)
+    e.rawlink(last)
+    assert e.linkcount() == n + 1
+    e.set()
+    stolon.sleep(0)
+    assert woken == list(range(n))
+    assert e.linkcount() == 0
 
 
 def test_async_result_killed_getter_is_unlinked():

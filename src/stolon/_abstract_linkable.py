@@ -27,11 +27,12 @@ a per-object lock (``_lock``) around its operations and drops it around every sw
 """
 import sys
 from _thread import get_ident
+from collections import deque
 
 from stolon._core import error as _GreenletError
 from stolon._core import getcurrent, greenlet, schedule_notify
 from stolon.exceptions import InvalidSwitchError, InvalidThreadUseError
-from stolon.hub import Hub, _get_hub, get_hub
+from stolon.hub import Hub, _get_hub, _live_hubs, get_hub
 from stolon.timeout import Timeout
 
 __all__ = ["AbstractLinkable"]
@@ -70,13 +71,15 @@ class AbstractLinkable:
     list, the notifier, and waiting with an optional timeout.  Subclasses define
     ``ready()`` and ``_wait_return_value(waited, wait_success)``."""
 
-    __slots__ = ("hub", "_links", "_notifier", "_notify_all", "_arrived", "_lock", "__weakref__")
+    __slots__ = ("hub", "_links", "_pending", "_notifier", "_notify_all", "_arrived", "_lock",
+                 "__weakref__")
 
     def __init__(self, hub=None):
         # The hub is captured on first wait, not here, so that module-level objects do
         # not create a hub, nor tie themselves to the thread that built them.
         self.hub = hub
         self._links = []
+        self._pending = None    # the links of a notification round not yet called
         self._notifier = None
         self._notify_all = True
         self._arrived = None
@@ -84,7 +87,8 @@ class AbstractLinkable:
 
     def linkcount(self):
         """How many links are waiting (for tests and reprs)."""
-        return len(self._links)
+        pending = self._pending
+        return len(self._links) + (len(pending) if pending else 0)
 
     def ready(self):
         raise NotImplementedError
@@ -99,8 +103,14 @@ class AbstractLinkable:
 
     def unlink(self, callback):
         """Remove a link added with ``rawlink`` (no error if it is not there)."""
+        # a link of the round being notified comes first in the queue, as it was
+        # linked first
+        pending = self._pending
         try:
-            self._links.remove(callback)
+            if pending and callback in pending:
+                pending.remove(callback)
+            else:
+                self._links.remove(callback)
         except ValueError:
             pass
         notifier = self._notifier
@@ -229,40 +239,46 @@ class AbstractLinkable:
             hub.handle_error((link, self), type(exc), exc, exc.__traceback__)
 
     def _notify_link_list(self, links):
-        """Pop and call ``links`` in order, up to the one that was last on entry (so
-        links added meanwhile wait for the next round); a callable that appears twice
-        is called once.  Returns the links that could not switch (other thread)."""
+        """Call the links that are in ``links`` on entry, in order, removing each
+        before it is called (links added meanwhile stay for the next round); a
+        callable that appears twice is called once.  Those a semaphore had no unit
+        for go back to the front of ``links``.  Returns the links that could not
+        switch (other thread)."""
         unswitched = []
         if not links:
             return unswitched
+        # This round's links move to a deque, so that taking each is O(1) however
+        # many greenlets wait; unlink() looks there too, so a link removed before
+        # its turn is not called.
+        pending = deque(links)
+        del links[:]
+        self._pending = pending
         only_while_ready = not self._notify_all
-        final = links[-1]
-        called = None       # ids; only needed once more than one link is called
+        called = set() if len(pending) > 1 else None
         lock = self._lock
-        while links:
-            if only_while_ready and not self.ready():
-                break
-            link = links.pop(0)
-            if link is not final:
-                if called is None:
-                    called = set()
-                elif id(link) in called:
-                    continue
-                called.add(id(link))
-            elif called is not None and id(link) in called:
-                break
-            state = None if lock is None else lock._release_save()
-            try:
-                _call_link(link, self)
-            except _GreenletError:
-                unswitched.append(link)
-            except:  # noqa: E722 -- runs in the hub: nothing may escape
-                self._report_link_error(link)
-            finally:
-                if state is not None:
-                    lock._acquire_restore(state)
-            if link is final:
-                break
+        try:
+            while pending:
+                if only_while_ready and not self.ready():
+                    break
+                link = pending.popleft()
+                if called is not None:
+                    if id(link) in called:
+                        continue
+                    called.add(id(link))
+                state = None if lock is None else lock._release_save()
+                try:
+                    _call_link(link, self)
+                except _GreenletError:
+                    unswitched.append(link)
+                except:  # noqa: E722 -- runs in the hub: nothing may escape
+                    self._report_link_error(link)
+                finally:
+                    if state is not None:
+                        lock._acquire_restore(state)
+        finally:
+            self._pending = None
+            if pending:
+                links[:0] = pending
         return unswitched
 
     def _report_link_error(self, link):
@@ -380,6 +396,7 @@ class AbstractLinkable:
         """Forget the hub and any queued notifier (called after fork)."""
         self.hub = None
         self._notifier = None
+        self._pending = None
         self._arrived = None
 
 
@@ -399,8 +416,7 @@ def _call_link(link, obj):
 
 def _hub_with_parent(glet):
     """The live hub whose parent is ``glet`` (a thread's main greenlet), if any."""
-    import gc
-    for obj in gc.get_objects():
-        if isinstance(obj, Hub) and obj.loop is not None and obj.parent is glet:
-            return obj
+    for hub in list(_live_hubs):
+        if hub.loop is not None and hub.parent is glet:
+            return hub
     return None

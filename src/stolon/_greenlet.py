@@ -25,6 +25,7 @@ slots; instances still have a ``__dict__`` (the greenlet type provides it), so
 subclasses and users may add attributes as they can on gevent's Greenlet.
 """
 import sys
+from collections import deque
 from heapq import heappop, heappush
 from weakref import WeakKeyDictionary
 from weakref import ref as wref
@@ -190,10 +191,10 @@ class Greenlet(greenlet):
     of a spawn.
     """
 
-    # The links: the first one waits in _link, later ones in the _links list (made
+    # The links: the first one waits in _link, later ones in the _links deque (made
     # when needed); a new link goes to _link only when both are empty, so the order
     # of addition is kept.  Most greenlets have at most one link (a join), and a
-    # list per greenlet would cost as much as a tenth of a spawn (allocation and
+    # deque per greenlet would cost as much as a tenth of a spawn (allocation and
     # garbage collector work).
     __slots__ = ("_run", "args", "kwargs", "value", "_start_event", "_notifier",
                  "_link", "_links", "_exc_info", "spawning_greenlet", "_spawn_tree_locals")
@@ -579,7 +580,7 @@ class Greenlet(greenlet):
         elif self._link is None:
             self._link = callback
         elif links is None:
-            self._links = [callback]
+            self._links = deque((callback,))
         else:
             links.append(callback)
         if self._notifier is None:
@@ -616,7 +617,7 @@ class Greenlet(greenlet):
         """Remove every callback."""
         self._link = None
         if self._links:
-            del self._links[:]
+            self._links.clear()
 
     def _notify_links(self):
         self._notifier = None
@@ -629,7 +630,7 @@ class Greenlet(greenlet):
                 links = self._links
                 if not links:
                     return
-                link = links.pop(0)
+                link = links.popleft()
             try:
                 link(self)
             except:  # noqa: E722

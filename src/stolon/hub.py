@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 from _thread import get_ident as _get_thread_ident
 
 from stolon import _core
@@ -60,6 +61,11 @@ class _StderrUnlessAssigned:
         return self if hub is None else sys.stderr
 
 
+# Every hub not yet collected, so that another thread can find the hub of a greenlet it
+# must wake (few hubs: one per thread that has used stolon).
+_live_hubs = weakref.WeakSet()
+
+
 def _gmctime():
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -90,6 +96,7 @@ class Hub(HubBase):
         self.loop = loop
         self._threadpool = None
         self._resolver = None
+        _live_hubs.add(self)
 
     @property
     def main_hub(self):
