@@ -5,9 +5,9 @@ cooperative modules, without the socket class itself.
   such as ``inet_aton`` or ``getdefaulttimeout``), re-exported unchanged.
 - Waiting on a file descriptor: ``wait``, ``wait_read``, ``wait_write``,
   ``wait_readwrite``, ``cancel_wait`` and its default error ``cancel_wait_ex``.
-- Name resolution (``__dns__``): each function asks ``get_hub().resolver`` when the
-  hub has one (gevent's contract: a resolver object with the stdlib's function
-  names), and otherwise calls the stdlib's function, which blocks the thread.
+- Name resolution (``__dns__``): each function asks ``get_hub().resolver`` (gevent's
+  contract: a resolver object with the stdlib's function names; the hub makes its
+  thread-pool resolver on first use).
 """
 import socket as _stdlib
 from errno import EBADF
@@ -108,22 +108,8 @@ def wait_readwrite(fileno, timeout=None, timeout_exc=_NONE, event=_NONE):
 
 # -- name resolution ---------------------------------------------------------------------
 
-class _ThreadBlockingResolver:
-    """The stdlib's resolver functions, run in the calling thread (they block it):
-    used while the hub has no ``resolver``."""
-
-    getaddrinfo = staticmethod(_stdlib.getaddrinfo)
-    gethostbyname = staticmethod(_stdlib.gethostbyname)
-    gethostbyname_ex = staticmethod(_stdlib.gethostbyname_ex)
-    gethostbyaddr = staticmethod(_stdlib.gethostbyaddr)
-    getnameinfo = staticmethod(_stdlib.getnameinfo)
-
-
-_THREAD_BLOCKING_RESOLVER = _ThreadBlockingResolver()
-
-
 def _resolver():
-    return getattr(get_hub(), "resolver", None) or _THREAD_BLOCKING_RESOLVER
+    return get_hub().resolver
 
 
 def _as_enum(value, enum_type):

@@ -175,8 +175,7 @@ class Popen(_stdlib.Popen):
     def _wait(self, timeout):
         # the stdlib's wait() calls this (and keeps its KeyboardInterrupt handling)
         if self.returncode is None:
-            if not self.result.ready():
-                self.result.wait(timeout)
+            self.result.wait(timeout)
             self._restore_returncode()
             if self.returncode is None:
                 raise TimeoutExpired(self.args, timeout)

@@ -46,6 +46,15 @@ _MIN_POLL_DELAY = 0.0005
 _MAX_POLL_DELAY = 0.05
 
 
+def _poll_until(done):
+    """Sleep cooperatively, each pause twice the last, until ``done()`` is true (the
+    worker threads send no word when they take or finish a task)."""
+    delay = _MIN_POLL_DELAY
+    while not done():
+        sleep(delay)
+        delay = min(delay * 2, _MAX_POLL_DELAY)
+
+
 def _format_hub(hub):
     if hub is None:
         return "<missing>"
@@ -236,15 +245,14 @@ class ThreadPool(GroupMappingMixin):
         workers = self._workers
         while len(workers) < size:
             _Worker(self)
-        delay = _MIN_POLL_DELAY
-        while len(workers) > size:
+
+        def surplus_gone():
             # one None per surplus thread, counting those already queued
             while len(workers) - size > self.task_queue.unfinished_tasks:
                 self.task_queue.put(None)
-            if getcurrent() is self.hub:
-                break   # cannot wait from the hub: the threads exit on their own
-            sleep(delay)
-            delay = min(delay * 2, _MAX_POLL_DELAY)
+            # the hub cannot wait: there the threads exit on their own
+            return len(workers) <= size or getcurrent() is self.hub
+        _poll_until(surplus_gone)
         self._watch_fork()
 
     size = property(_get_size, _set_size, doc="""The number of running worker threads.
@@ -283,13 +291,10 @@ class ThreadPool(GroupMappingMixin):
         self._watch_fork()
 
     def _adjust_wait(self):
-        delay = _MIN_POLL_DELAY
-        while True:
+        def adjusted():
             self._adjust_step()
-            if len(self._workers) <= self._maxsize:
-                return
-            sleep(delay)
-            delay = min(delay * 2, _MAX_POLL_DELAY)
+            return len(self._workers) <= self._maxsize
+        _poll_until(adjusted)
 
     def adjust(self):
         """Start threads for waiting tasks (up to ``maxsize``) and ask surplus threads
@@ -308,10 +313,7 @@ class ThreadPool(GroupMappingMixin):
 
     def join(self):
         """Wait (cooperatively) until every queued task has been run."""
-        delay = _MIN_POLL_DELAY
-        while self.task_queue.unfinished_tasks > 0:
-            sleep(delay)
-            delay = min(delay * 2, _MAX_POLL_DELAY)
+        _poll_until(lambda: self.task_queue.unfinished_tasks <= 0)
 
     def kill(self):
         """Stop every thread (each finishes the tasks queued before this call first)."""
