@@ -8,7 +8,9 @@ validated against the real ``greenlet`` package through a shim package that
 re-exports greenlet's names as ``stolon``.  ``GLET_REAL_VERSION`` is the version of
 real greenlet behind such a shim, or ``None`` when ``stolon`` is stolon itself.
 """
+import contextlib
 import gc
+import logging
 import os
 import subprocess
 import sys
@@ -67,23 +69,33 @@ def _stolon_path():
     return os.path.dirname(pkg_dir)
 
 
+def child_env(**overrides):
+    """The environment for a child interpreter that imports this same ``stolon``.
+
+    PYTHONPATH is stolon's path followed by the inherited PYTHONPATH; PYTHONWARNINGS
+    is dropped, so that a child's stderr holds only what the child writes;
+    ``overrides`` are applied last.
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_stolon_path(), env.get("PYTHONPATH")]))
+    env.pop("PYTHONWARNINGS", None)
+    env.update(overrides)
+    return env
+
+
 def glet_run_script(code, timeout=60, env=None, args=()):
     """Run ``code`` (dedented) in a fresh interpreter; return CompletedProcess.
 
     The child sees the same ``stolon`` as this process, has faulthandler on, and
     runs under ``timeout`` seconds (a hang fails the test with TimeoutExpired).
     """
-    child_env = dict(os.environ)
-    child_env["PYTHONPATH"] = os.pathsep.join(
-        p for p in [_stolon_path(), child_env.get("PYTHONPATH", "")] if p)
-    child_env["PYTHONFAULTHANDLER"] = "1"
-    child_env.pop("PYTHONDEVMODE", None)
-    child_env["PYTHONIOENCODING"] = "utf-8"
+    script_env = child_env(PYTHONFAULTHANDLER="1", PYTHONIOENCODING="utf-8")
+    script_env.pop("PYTHONDEVMODE", None)
     if env:
-        child_env.update(env)
+        script_env.update(env)
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)] + list(args),
-        capture_output=True, text=True, timeout=timeout, env=child_env, check=False)
+        capture_output=True, text=True, timeout=timeout, env=script_env, check=False)
 
 
 def glet_settle(initial_threads=None, timeout=5.0):
@@ -154,6 +166,12 @@ def open_fd_count():
     return len(os.listdir("/proc/self/fd"))
 
 
+def live_object_count():
+    """How many objects the collector tracks, after a collection (for leak checks)."""
+    gc.collect()
+    return len(gc.get_objects())
+
+
 @pytest.fixture(scope="module", autouse=True)
 def module_closes_its_fds(request):
     """For a module that defines ``FD_WARM_UP``: every descriptor its tests open is
@@ -184,3 +202,79 @@ def hub_errors():
         yield stream
     finally:
         del hub.exception_stream
+
+
+# ---- child interpreters and processes ----
+
+#: tests/monkey_scripts: scripts that patch with stolon.monkey, each run in its own interpreter.
+MONKEY_SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "monkey_scripts")
+
+
+def run_in_monkey_scripts(*argv, timeout=30):
+    """Run ``python *argv`` in a child interpreter (``child_env()``) whose working
+    directory is tests/monkey_scripts; the CompletedProcess, with text output."""
+    return subprocess.run([sys.executable, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, env=child_env(), timeout=timeout,
+                          cwd=MONKEY_SCRIPTS)
+
+
+def monkey_script_lines(name, *args, timeout=30):
+    """The stdout lines of tests/monkey_scripts/``name`` run with ``args`` in a child
+    interpreter; asserts that it exited with 0 and wrote nothing to stderr."""
+    result = run_in_monkey_scripts(os.path.join(MONKEY_SCRIPTS, name), *args, timeout=timeout)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    return result.stdout.splitlines()
+
+
+def reaped(pid):
+    """True if ``pid`` is no longer a child of ours (it was waited for: no zombie)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+# ---- sockets and logs ----
+
+def recv_exactly(sock, n):
+    """``n`` bytes from ``sock``; fewer if the peer closes first."""
+    data = bytearray()
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
+
+def read_all(sock):
+    """Everything ``sock`` receives until the peer closes the connection."""
+    chunks = []
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+
+
+@contextlib.contextmanager
+def logger_records(name):
+    """The logger ``name`` at DEBUG level, not propagating, with a handler that
+    appends ``(levelno, message)`` of each record to a list; yields ``(logger,
+    records)`` and removes the handler on exit."""
+    records = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            records.append((record.levelno, record.getMessage()))
+    logger = logging.getLogger(name)
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    collector = Collect()
+    logger.addHandler(collector)
+    try:
+        yield logger, records
+    finally:
+        logger.removeHandler(collector)

@@ -4,7 +4,6 @@
 The runs here use the quick profile, two rounds and cases that take well under a
 second: they check that the suite works, never how fast anything is."""
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -12,18 +11,16 @@ import threading
 
 import pytest
 
-import stolon
+from conftest import child_env
 from stolon.bench import libs
 from stolon.bench.cases import echo
 
-PKG_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(stolon.__file__)))
 FAST_CASES = "getcurrent,hub-sleep0"
 
 
 def bench(*args, timeout=120):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [PKG_ROOT, os.environ.get("PYTHONPATH")])))
     proc = subprocess.run([sys.executable, "-m", "stolon.bench", *args], capture_output=True, text=True,
-                          env=env, timeout=timeout)
+                          env=child_env(), timeout=timeout)
     return proc.returncode, proc.stdout, proc.stderr
 
 

@@ -13,13 +13,11 @@ import sys
 
 import pytest
 
-import stolon
+from conftest import child_env
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNNER = os.path.join(HERE, "monkey_scripts", "run_cpython_tests.py")
 CONFIG = os.path.join(HERE, "cpython_tests_under_patch.txt")
-# where stolon is importable from: the source tree, or the installed package
-STOLON_PATH = os.path.dirname(os.path.dirname(os.path.abspath(stolon.__file__)))
 GROUPS = 6
 GROUP_TIMEOUT = 150
 
@@ -74,14 +72,11 @@ def test_config_is_well_formed():
 @pytest.mark.parametrize("group", range(GROUPS))
 def test_cpython_tests_pass_patched(group):
     names, excluded = read_config()
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [STOLON_PATH, env.get("PYTHONPATH")]))
-    env.pop("PYTHONWARNINGS", None)
     args = [sys.executable, RUNNER, "--timeout", "20", "--shard", "%d/%d" % (group, GROUPS)]
     for name in excluded:
         args += ["--exclude", name]
     result = subprocess.run(args + names, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            universal_newlines=True, env=env, timeout=GROUP_TIMEOUT)
+                            universal_newlines=True, env=child_env(), timeout=GROUP_TIMEOUT)
     failed = [line for line in result.stdout.splitlines()
               if line.startswith(("FAIL ", "ERROR "))]
     assert result.returncode == 0 and not failed, "\n".join(

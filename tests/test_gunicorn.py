@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-import stolon
+from conftest import child_env
 
 pytest.importorskip("gunicorn")
 from gunicorn import config as gunicorn_config  # noqa: E402 -- after the skip
@@ -25,7 +25,6 @@ from gunicorn import config as gunicorn_config  # noqa: E402 -- after the skip
 
 WORKER = "stolon.gunicorn.Worker"
 PYWSGI_WORKER = "stolon.gunicorn.PyWSGIWorker"
-SRC_DIR = os.path.dirname(os.path.dirname(os.path.abspath(stolon.__file__)))
 APPS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gunicorn_apps")
 LISTENING = re.compile(r"Listening at: https?://127\.0\.0\.1:(\d+)")
 # logged when stolon.monkey cannot be imported; not a failure of the worker
@@ -40,14 +39,12 @@ class Gunicorn:
     """A gunicorn arbiter in its own process group, logging to a file."""
 
     def __init__(self, log_path, worker, args, port=0, ssl_context=None):
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC_DIR, env.get("PYTHONPATH")]))
         self.log_path = log_path
         self._log = open(log_path, "wb")
         cmd = [sys.executable, "-m", "gunicorn", "-k", worker, "-b", "127.0.0.1:%d" % port,
                "--chdir", APPS_DIR, "--graceful-timeout", "5", *NO_CONTROL_SOCKET, *args, "app:app"]
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, env=child_env(), start_new_session=True)
         self.port = port
         self.ssl_context = ssl_context
 

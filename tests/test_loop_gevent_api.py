@@ -18,6 +18,7 @@ import pytest
 
 import stolon
 import stolon.loop as L
+from conftest import child_env
 
 try:
     from gevent.libev import corecext as gcore
@@ -244,9 +245,8 @@ DEFAULT_SCRIPT = textwrap.dedent("""
 
 
 def _default_behaviour(which):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     r = subprocess.run([sys.executable, "-c", DEFAULT_SCRIPT, which], capture_output=True,
-                       text=True, env=env, timeout=60)
+                       text=True, env=child_env(), timeout=60)
     assert r.returncode == 0, r.stderr
     return r.stdout.split()
 
@@ -275,8 +275,8 @@ def test_default_loop_same_object_in_thread():
         assert b is not a and b.default
         print("ok")
     """)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env(),
+                       timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
 
 

@@ -2,39 +2,17 @@
 and ``python -m stolon.monkey``.  What patches runs in a subprocess (scripts in
 tests/monkey_scripts); the query helpers are also checked in-process on a module of
 our own."""
-import os
-import subprocess
 import sys
 import types
 
 import pytest
 
-import stolon
+from conftest import monkey_script_lines, run_in_monkey_scripts
 from stolon import monkey
-
-SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "monkey_scripts")
-# where stolon is importable from: the source tree, or the installed package
-STOLON_PATH = os.path.dirname(os.path.dirname(os.path.abspath(stolon.__file__)))
-
-
-def run_python(args, timeout=30):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [STOLON_PATH, env.get("PYTHONPATH")]))
-    env.pop("PYTHONWARNINGS", None)
-    return subprocess.run([sys.executable] + list(args), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, universal_newlines=True, env=env,
-                          timeout=timeout, cwd=SCRIPTS)
-
-
-def lines_of(name, *args):
-    result = run_python([os.path.join(SCRIPTS, name)] + list(args))
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
-    return result.stdout.splitlines()
 
 
 def test_patch_all_replaces_and_remembers():
-    lines = lines_of("basics.py")
+    lines = monkey_script_lines("basics.py")
     assert lines == [
         "socket True", "create_connection True", "getaddrinfo True", "sleep True",
         "select True", "epoll removed True", "DefaultSelector stolon.selectors",
@@ -44,21 +22,21 @@ def test_patch_all_replaces_and_remembers():
 
 
 def test_patching_again_with_other_arguments_warns():
-    assert lines_of("warnings_twice.py") == [
+    assert monkey_script_lines("warnings_twice.py") == [
         "patched socket True", "thread untouched False",
         "MonkeyPatchWarning Patching more than once will result in the union of all True"
         " parameters being patched True"]
 
 
 def test_urllib_against_threading_http_server():
-    assert lines_of("http_fetch.py") == [
+    assert monkey_script_lines("http_fetch.py") == [
         "200 path=/item0 thread=Thread", "200 path=/item1 thread=Thread",
         "200 path=/item2 thread=Thread", "200 path=/item3 thread=Thread",
         "server stopped True"]
 
 
 def test_ssl_imported_before_patching_warns_naming_the_module():
-    lines = lines_of("ssl_early.py")
+    lines = monkey_script_lines("ssl_early.py")
     assert len(lines) == 1, lines
     assert lines[0].startswith("MonkeyPatchWarning | Monkey-patching ssl after ssl has already"
                                " been imported")
@@ -67,7 +45,7 @@ def test_ssl_imported_before_patching_warns_naming_the_module():
 
 
 def test_python_m_stolon_monkey_runs_the_script():
-    result = run_python(["-m", "stolon.monkey", "run_main.py", "one", "--two"])
+    result = run_in_monkey_scripts("-m", "stolon.monkey", "run_main.py", "one", "--two")
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert result.stdout.splitlines() == [
@@ -78,20 +56,20 @@ def test_python_m_stolon_monkey_options():
     # stolon differs from gevent 26.9 here on purpose: naming a module (--socket) patches
     # only the modules named, as both documentations say; gevent's option parser no
     # longer finds its module names and patches everything.
-    result = run_python(["-m", "stolon.monkey", "--socket", "run_main.py"])
+    result = run_in_monkey_scripts("-m", "stolon.monkey", "--socket", "run_main.py")
     assert result.returncode == 0, result.stderr
     assert "patched True False" in result.stdout.splitlines()
-    result = run_python(["-m", "stolon.monkey", "--no-thread", "run_main.py"])
+    result = run_in_monkey_scripts("-m", "stolon.monkey", "--no-thread", "run_main.py")
     assert "patched True False" in result.stdout.splitlines()
-    result = run_python(["-m", "stolon.monkey", "--nonsense", "run_main.py"])
+    result = run_in_monkey_scripts("-m", "stolon.monkey", "--nonsense", "run_main.py")
     assert result.returncode == 1
     assert "Cannot patch 'nonsense'" in result.stderr
-    result = run_python(["-m", "stolon.monkey"])
+    result = run_in_monkey_scripts("-m", "stolon.monkey")
     assert result.returncode == 0 and "--[no-]socket" in result.stdout
 
 
 def _run_snippet(code):
-    result = run_python(["-c", code])
+    result = run_in_monkey_scripts("-c", code)
     assert result.returncode == 0, result.stderr
     return result.stdout.split()
 

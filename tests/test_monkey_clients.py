@@ -2,34 +2,15 @@
 and socketserver modules, requests and urllib3 with a hundred concurrent requests,
 thread programs that must print what they print unpatched, and a clean interpreter
 exit.  Each scenario is a script in tests/monkey_scripts run in its own interpreter."""
+import functools
 import importlib.util
-import os
-import subprocess
-import sys
 
 import pytest
 
-import stolon
+from conftest import monkey_script_lines
 
-SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "monkey_scripts")
-# where stolon is importable from: the source tree, or the installed package
-STOLON_PATH = os.path.dirname(os.path.dirname(os.path.abspath(stolon.__file__)))
-
-
-def run_script(name, *args, timeout=60):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [STOLON_PATH, env.get("PYTHONPATH")]))
-    env.pop("PYTHONWARNINGS", None)
-    return subprocess.run([sys.executable, os.path.join(SCRIPTS, name)] + list(args),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, env=env, timeout=timeout, cwd=SCRIPTS)
-
-
-def lines_of(name, *args):
-    result = run_script(name, *args)
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
-    return result.stdout.splitlines()
+# real servers and a hundred concurrent requests: more time than conftest's default
+lines_of = functools.partial(monkey_script_lines, timeout=60)
 
 
 def test_urllib_and_http_client_against_threading_http_server():

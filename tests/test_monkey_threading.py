@@ -1,49 +1,29 @@
 """stolon.monkey.patch_thread: threads are greenlets.  Every scenario is a script in
 tests/monkey_scripts run (patched) in its own interpreter."""
 import os
-import subprocess
 import sys
 
 import pytest
 
 import stolon
-
-SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "monkey_scripts")
-# where stolon is importable from: the source tree, or the installed package
-STOLON_PATH = os.path.dirname(os.path.dirname(os.path.abspath(stolon.__file__)))
-
-
-def run_script(name, *args, timeout=30):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [STOLON_PATH, env.get("PYTHONPATH")]))
-    env.pop("PYTHONWARNINGS", None)
-    return subprocess.run([sys.executable, os.path.join(SCRIPTS, name)] + list(args),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, env=env, timeout=timeout)
-
-
-def lines_of(name, *args):
-    result = run_script(name, *args)
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
-    return result.stdout.splitlines()
+from conftest import monkey_script_lines
 
 
 def test_producer_consumer_same_as_unpatched():
-    patched = lines_of("producer_consumer.py", "patch")
-    assert patched == lines_of("producer_consumer.py")
+    patched = monkey_script_lines("producer_consumer.py", "patch")
+    assert patched == monkey_script_lines("producer_consumer.py")
     assert patched == ["all consumed True", "results 40 242940", "barrier [0, 1, 2]",
                        "rlock reentrant", "event True"]
 
 
 def test_thread_pool_executor():
-    assert lines_of("futures.py") == [
+    assert monkey_script_lines("futures.py") == [
         "map [0, 2, 4, 6, 8, 10, 12, 14]", "workers are greenlets True", "wait 4 0",
         "as_completed [0, 2, 4, 6]", "exception ZeroDivisionError", "parallel True"]
 
 
 def test_local_and_thread_identity():
-    assert lines_of("local_identity.py") == [
+    assert monkey_script_lines("local_identity.py") == [
         "main is current True", "main ident True", "native ident differs True",
         "local types True True",
         "t0 ('t0', 'worker-0', True, True)", "t1 ('t1', 'worker-1', True, True)",
@@ -53,30 +33,30 @@ def test_local_and_thread_identity():
 
 
 def test_exit_waits_for_non_daemon_threads():
-    assert lines_of("exit_pending.py", "non-daemon") == [
+    assert monkey_script_lines("exit_pending.py", "non-daemon") == [
         "main module done", "late thread 1 done", "late thread 2 done"]
 
 
 def test_exit_with_daemon_threads_blocked():
     # a daemon thread waits forever; another joins the main thread, which ends at exit
-    assert lines_of("exit_pending.py", "daemon") == ["main module done", "main thread joined"]
+    assert monkey_script_lines("exit_pending.py", "daemon") == ["main module done", "main thread joined"]
 
 
 def test_exit_with_both_kinds():
-    assert lines_of("exit_pending.py", "all") == [
+    assert monkey_script_lines("exit_pending.py", "all") == [
         "main module done", "main thread joined", "late thread 1 done", "late thread 2 done"]
 
 
 def test_exit_without_threads():
-    assert lines_of("exit_pending.py", "none") == ["main module done"]
+    assert monkey_script_lines("exit_pending.py", "none") == ["main module done"]
 
 
 def test_timer_fires_and_cancel_works():
-    assert lines_of("exit_pending.py", "timer") == ["main module done", "timer fired"]
+    assert monkey_script_lines("exit_pending.py", "timer") == ["main module done", "timer fired"]
 
 
 def test_logging_from_threads():
-    assert lines_of("logging_threads.py") == [
+    assert monkey_script_lines("logging_threads.py") == [
         "logging lock threading", "T0 INFO hello 0", "T1 INFO hello 1", "T2 INFO hello 2",
         "MainThread WARNING from main"]
 
@@ -114,7 +94,7 @@ def test_fork_gives_the_child_one_main_thread(forker):
     # gevent 26.9 prints the same but also a KeyError traceback in the child: the
     # bystander's greenlet, copied into the child, ends there and its Thread's _delete
     # finds itself gone from threading._active.  stolon keeps the child quiet.
-    assert lines_of("fork_threading.py", forker) == [
+    assert monkey_script_lines("fork_threading.py", forker) == [
         "child main True _MainThread MainThread True", "child threads True 1",
         "child bystander dead True True", "child new thread ran", "child exits",
         "parent sees child exit 0", "parent exits"]

@@ -12,14 +12,7 @@ import pytest
 
 import stolon
 import stolon.os as sos
-
-
-def _reaped(pid):
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return False
+from conftest import reaped
 
 
 def _in_child(body):
@@ -77,7 +70,7 @@ def test_fork_child_has_a_working_hub_and_parent_waits_cooperatively():
     assert rpid == pid
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 7
     assert ticks >= 3       # the parent's greenlets ran while it waited
-    assert _reaped(pid)
+    assert reaped(pid)
 
 
 def test_waitpid_wnohang_while_running_then_status():
@@ -94,7 +87,7 @@ def test_waitpid_wnohang_while_running_then_status():
         os.close(w)
     rpid, status = sos.waitpid(pid, 0)
     assert (rpid, os.WEXITSTATUS(status)) == (pid, 5)
-    assert _reaped(pid)
+    assert reaped(pid)
 
 
 def test_waitpid_from_two_greenlets():
@@ -126,7 +119,7 @@ def test_waitpid_any_child():
     assert sos.waitpid(-1, os.WNOHANG) == (0, 0)
     rpid, status = sos.waitpid(-1, 0)
     assert (rpid, os.WEXITSTATUS(status)) == (pid, 6)
-    assert _reaped(pid)
+    assert reaped(pid)
 
 
 def test_fork_and_watch_callback_gets_the_status():
@@ -187,7 +180,7 @@ def test_many_fork_waitpid_cycles_leak_nothing():
     after = (len(os.listdir("/proc/self/fd")), loop.activecnt, len(gc.get_objects()))
     assert after[:2] == before[:2]
     assert after[2] - before[2] < 50, (before, after)
-    assert all(_reaped(pid) for pid in pids)
+    assert all(reaped(pid) for pid in pids)
 
 
 def test_fork_gevent_does_not_watch():
@@ -289,4 +282,4 @@ def test_posix_spawn_is_watched():
     rpid, status, ticks = _waitpid_while_ticking(pid)
     assert (rpid, os.WEXITSTATUS(status)) == (pid, 4)
     assert ticks >= 3       # waited cooperatively: it was watched
-    assert _reaped(pid)
+    assert reaped(pid)

@@ -3,7 +3,6 @@
 keep-alive, pipelining, chunked bodies both ways, 100-continue, HEAD, 204/304, big
 bodies, 400/414/500, errors after start_response, PEP 3333 (wsgiref.validate), the
 access log, the environ, and concurrency.  No descriptor is left open."""
-import gc
 import hashlib
 import io
 import logging
@@ -16,7 +15,7 @@ from wsgiref.validate import validator
 import pytest
 
 import stolon
-from conftest import open_fd_count
+from conftest import live_object_count, logger_records, open_fd_count, read_all
 import stolon.socket
 from stolon import pywsgi
 
@@ -55,16 +54,6 @@ class serve:
 
 def connect(server):
     return stolon.socket.create_connection(("127.0.0.1", server.server_port), CLIENT_TIMEOUT)
-
-
-def read_all(sock):
-    """Everything until the server closes the connection."""
-    chunks = []
-    while True:
-        data = sock.recv(65536)
-        if not data:
-            return b"".join(chunks)
-        chunks.append(data)
 
 
 def ask(server, request):
@@ -595,23 +584,11 @@ def test_log_none_and_logger():
         assert ask(server, b"GET / HTTP/1.0\r\n\r\n").endswith(b"hello")
         assert ask(server, b"BAD\r\n\r\n") == BAD_REQUEST
 
-    records = []
-
-    class Collect(logging.Handler):
-        def emit(self, record):
-            records.append((record.levelno, record.getMessage()))
-    logger = logging.getLogger("test_pywsgi.access")
-    logger.propagate = False
-    logger.setLevel(logging.DEBUG)
-    collector = Collect()
-    logger.addHandler(collector)
-    try:
+    with logger_records("test_pywsgi.access") as (logger, records):
         with serve(hello_app, log=logger, error_log=logger) as server:
             assert isinstance(server.log, pywsgi.LoggingLogAdapter)
             ask(server, b"GET /logged HTTP/1.0\r\n\r\n")
             ask(server, b"BAD\r\n\r\n")
-    finally:
-        logger.removeHandler(collector)
     assert [level for level, _ in records] == [logging.INFO, logging.ERROR, logging.INFO]
     assert '"GET /logged HTTP/1.0" 200' in records[0][1] and not records[0][1].endswith("\n")
     assert "Invalid HTTP method: 'BAD\\r\\n'" in records[1][1]
@@ -664,11 +641,6 @@ def test_upgrade_request_reads_the_raw_stream():
 
 
 # -- leaks ---------------------------------------------------------------------------------
-
-def _live_objects():
-    gc.collect()
-    return len(gc.get_objects())
-
 
 def _rss_kib():
     with open("/proc/self/statm") as statm:
@@ -742,11 +714,11 @@ def test_no_leaks_over_many_requests(cycle):
         with serve(_leak_app, log=None, error_log=None, handler_class=_NoDelayHandler) as server:
             cycle(server)                    # caches, free lists, the allocator's arenas
             stolon.sleep(0.01)
-            fds, objects, rss = open_fd_count(), _live_objects(), _rss_kib()
+            fds, objects, rss = open_fd_count(), live_object_count(), _rss_kib()
             cycle(server)
             stolon.sleep(0.01)
             assert open_fd_count() == fds
-            assert _live_objects() - objects < 50
+            assert live_object_count() - objects < 50
             assert _rss_kib() - rss < 2048
     finally:
         del hub.exception_stream

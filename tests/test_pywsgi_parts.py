@@ -15,6 +15,7 @@ import stolon.socket
 import stolon.ssl
 from stolon import pywsgi
 from stolon.pywsgi import Environ, Input, LoggingLogAdapter, SecureEnviron, WSGISecureEnviron
+from conftest import logger_records, read_all
 
 LOCAL = ("127.0.0.1", 0)
 # after renaming for the cross-check this is the other library's name
@@ -213,17 +214,7 @@ def test_wsgi_secure_environ_shows_only_the_client():
 # -- LoggingLogAdapter -------------------------------------------------------------
 
 def test_logging_log_adapter():
-    records = []
-
-    class Collect(logging.Handler):
-        def emit(self, record):
-            records.append((record.levelno, record.getMessage()))
-    logger = logging.getLogger("test_pywsgi_parts.adapter")
-    logger.propagate = False
-    logger.setLevel(logging.DEBUG)
-    collector = Collect()
-    logger.addHandler(collector)
-    try:
+    with logger_records("test_pywsgi_parts.adapter") as (logger, records):
         adapter = LoggingLogAdapter(logger, logging.WARNING)
         adapter.write("one\n")
         adapter.writelines(["two", "three\n"])
@@ -233,8 +224,6 @@ def test_logging_log_adapter():
         assert logger.custom == 5
         del adapter.custom
         assert not hasattr(logger, "custom")
-    finally:
-        logger.removeHandler(collector)
     assert records == [(logging.WARNING, "one"), (logging.WARNING, "two"), (logging.WARNING, "three")]
 
 
@@ -399,13 +388,7 @@ def test_https(tmp_path):
         raw = stolon.socket.create_connection(("127.0.0.1", server.server_port), 2.0)
         with context.wrap_socket(raw, server_hostname="localhost") as sock:
             sock.sendall(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
-            chunks = []
-            while True:
-                data = sock.recv(4096)
-                if not data:
-                    break
-                chunks.append(data)
-        response = b"".join(chunks)
+            response = read_all(sock)
     finally:
         server.stop()
     assert response.startswith(b"HTTP/1.1 200 OK\r\n") and response.endswith(b"\r\n\r\nhttps")

@@ -17,6 +17,7 @@ from stolon.baseserver import BaseServer, parse_address
 from stolon.event import Event
 from stolon.pool import Pool
 from stolon.server import DatagramServer, StreamServer
+from conftest import child_env, recv_exactly
 
 LOCAL = ("127.0.0.1", 0)
 CLIENT_TIMEOUT = 2.0
@@ -46,17 +47,6 @@ def connect(server):
     return stolon.socket.create_connection((server.server_host, server.server_port), CLIENT_TIMEOUT)
 
 
-def recv_exactly(sock, n):
-    chunks = []
-    while n:
-        chunk = sock.recv(n)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
-
-
 def ask(server, payload):
     """Connect, send ``payload``, half-close, read everything back."""
     with connect(server) as sock:
@@ -67,10 +57,8 @@ def ask(server, payload):
 
 def run_script(code):
     """Run ``code`` in a fresh interpreter that imports this stolon; (rc, out, err)."""
-    pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(stolon.__file__)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [pkg_root, os.environ.get("PYTHONPATH")])))
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=60, env=env, check=False)
+                          timeout=60, env=child_env(), check=False)
     return proc.returncode, proc.stdout, proc.stderr
 
 

@@ -6,7 +6,6 @@ a waiter, cooperation between connections, StreamServer in SSL mode,
 get_server_certificate and the module's re-exports of the stdlib."""
 import contextlib
 import errno
-import gc
 import hashlib
 import os
 import socket as stdlib_socket
@@ -24,7 +23,7 @@ import pytest
 import trustme
 
 import stolon
-from conftest import open_fd_count
+from conftest import child_env, live_object_count, open_fd_count, recv_exactly
 import stolon.socket as gsocket
 import stolon.ssl as gssl
 from stolon.event import Event
@@ -110,16 +109,6 @@ def tls_pair(listener, server_context, client_context, server_kwargs=None, clien
     finally:
         client.close()
         server.close()
-
-
-def recv_exactly(sock, n):
-    data = bytearray()
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return bytes(data)
 
 
 # -- handshakes ----------------------------------------------------------------------------
@@ -796,10 +785,9 @@ def test_context_survives_the_ssl_module_being_patched(pki):
         listener.close()
         print(set(messages) == {stolon.ssl.SSLSocket})
     """
-    pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(stolon.__file__)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [pkg_root, os.environ.get("PYTHONPATH")])))
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code), pki.ca_file, pki.cert_file,
-                           pki.key_file], capture_output=True, text=True, timeout=60, env=env, check=False)
+                           pki.key_file], capture_output=True, text=True, timeout=60, env=child_env(),
+                          check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["patched", gssl.__name__, "True"]
 
@@ -860,11 +848,6 @@ def _hello_handler(sock, address):
     sock.sendall(b"hello")
 
 
-def _live_objects():
-    gc.collect()
-    return len(gc.get_objects())
-
-
 def test_server_reports_a_plaintext_client_and_goes_on(ecdsa_pki, hub_reports):
     server_context, client_context = ecdsa_pki
     with StreamServer((LOCALHOST, 0), _hello_handler, ssl_context=server_context) as server:
@@ -891,8 +874,8 @@ def test_no_leaks_over_many_connections(ecdsa_pki, hub_reports, client, count):
         server.start()
         cycle(count // 5)                  # caches and free lists fill up first
         stolon.sleep(0.01)
-        fds, objects = open_fd_count(), _live_objects()
+        fds, objects = open_fd_count(), live_object_count()
         cycle(count)
         stolon.sleep(0.01)
         assert open_fd_count() == fds
-        assert _live_objects() - objects < 50
+        assert live_object_count() - objects < 50

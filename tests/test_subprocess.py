@@ -15,28 +15,16 @@ import warnings
 import pytest
 
 import stolon
+from conftest import child_env, live_object_count, open_fd_count, reaped
 from stolon import subprocess as sp
 
 PY = sys.executable
 MIB = 1024 * 1024
 
 
-def _fds():
-    return len(os.listdir("/proc/self/fd"))
-
-
-def _reaped(pid):
-    """True if ``pid`` is no longer a child of ours (it was waited for: no zombie)."""
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return False
-
-
 def _gone(pid):
     """True once ``pid`` was reaped by someone (a zombie still has its /proc entry);
-    unlike ``_reaped`` it does not reap it."""
+    unlike ``reaped`` it does not reap it."""
     return not os.path.exists("/proc/%d" % pid)
 
 
@@ -54,9 +42,9 @@ def _wait_until_zombie(pid):
 @pytest.fixture
 def no_fd_leak():
     stolon.get_hub()    # the loop's own fds are made once
-    before = _fds()
+    before = open_fd_count()
     yield
-    assert _fds() == before
+    assert open_fd_count() == before
 
 
 def _child(code, **kwargs):
@@ -93,7 +81,7 @@ def test_three_children_communicate_concurrently(no_fd_leak):
     assert [g.value[:3] for g in greenlets] == [(b"%dcba" % i, None, 0) for i in range(3)]
     # serially this takes 0.9 s plus three interpreter start-ups
     assert elapsed < 0.85, elapsed
-    assert all(_reaped(g.value[3]) for g in greenlets)
+    assert all(reaped(g.value[3]) for g in greenlets)
 
 
 def test_other_greenlets_run_while_a_child_is_waited_for():
@@ -144,11 +132,6 @@ def test_large_streaming_output_while_writing_in_parallel(no_fd_leak):
     assert got == data
 
 
-def _objects():
-    gc.collect()
-    return len(gc.get_objects())
-
-
 def _watched_children():
     # stolon's table of watched children; gevent keeps each Popen's child in its own
     # table for a minute after it exited, the stolon Popen reaps its own child (as
@@ -172,12 +155,12 @@ def test_many_popen_communicate_cycles_leak_nothing():
 
     for _ in range(20):
         cycle()     # warm-up: caches, the thread-less loop's first watchers
-    before = (_fds(), loop.activecnt, _watched_children(), _objects())
+    before = (open_fd_count(), loop.activecnt, _watched_children(), live_object_count())
     pids = [cycle() for _ in range(300)]
-    after = (_fds(), loop.activecnt, _watched_children(), _objects())
+    after = (open_fd_count(), loop.activecnt, _watched_children(), live_object_count())
     assert after[:3] == before[:3]
     assert after[3] - before[3] < 50, (before, after)      # not one object per cycle
-    assert all(_reaped(pid) for pid in pids)
+    assert all(reaped(pid) for pid in pids)
 
 
 # -- communicate and timeouts --------------------------------------------------------------
@@ -196,7 +179,7 @@ def test_communicate_timeout_then_retry_gets_all_output(no_fd_leak):
     out, err = p.communicate()
     assert (out, err) == (b"early late", None)
     assert p.returncode == 0
-    assert _reaped(p.pid)
+    assert reaped(p.pid)
 
 
 def test_communicate_timeout_kill_and_collect(no_fd_leak):
@@ -294,7 +277,7 @@ def test_wait_timeout_raises_then_wait_succeeds():
         p.wait(timeout=0.05)
     assert time.monotonic() - start < 0.25
     assert p.wait(timeout=10) == 0
-    assert _reaped(p.pid)
+    assert reaped(p.pid)
 
 
 def test_wait_from_two_greenlets():
@@ -303,7 +286,7 @@ def test_wait_from_two_greenlets():
     stolon.joinall(waiters, timeout=10, raise_error=True)
     assert [w.value for w in waiters] == [7, 7]
     assert p.returncode == 7
-    assert _reaped(p.pid)
+    assert reaped(p.pid)
 
 
 def test_poll_returns_none_then_the_code():
@@ -322,7 +305,7 @@ def test_poll_sees_an_exit_the_loop_has_not_read_yet():
     p = _child("import sys; sys.exit(3)")
     _wait_until_zombie(p.pid)
     assert p.poll() == 3
-    assert _reaped(p.pid)
+    assert reaped(p.pid)
 
 
 def test_wait_with_zero_timeout_after_the_exit():
@@ -364,7 +347,7 @@ def test_terminate_kill_send_signal(method, signum):
     assert p.wait(timeout=10) == -signum
     p.stdout.close()
     p.kill()      # the stdlib: signalling a reaped child does nothing
-    assert _reaped(p.pid)
+    assert reaped(p.pid)
 
 
 def test_context_manager_waits_and_closes_pipes(no_fd_leak):
@@ -375,7 +358,7 @@ def test_context_manager_waits_and_closes_pipes(no_fd_leak):
         assert p.stdout.read() == b"data"
     assert p.returncode == 0
     assert p.stdout.closed
-    assert _reaped(p.pid)
+    assert reaped(p.pid)
 
 
 def test_context_manager_exit_kills_communicate_greenlets(no_fd_leak):
@@ -432,11 +415,11 @@ def test_missing_executable_raises_and_leaks_nothing(no_fd_leak):
 ])
 def test_bad_arguments_raise_the_stdlib_exceptions_in_the_caller(args, kwargs, error, capfd):
     stolon.get_hub()
-    before = _fds()
+    before = open_fd_count()
     with pytest.raises(error):
         sp.Popen(args, stdout=sp.PIPE, **kwargs)
     stolon.sleep(0.01)
-    assert _fds() == before
+    assert open_fd_count() == before
     assert capfd.readouterr().err == ""     # no greenlet or hub reported anything
 
 
@@ -615,7 +598,7 @@ def test_popen_before_the_hub_ever_ran():
             "p = sp.Popen([sys.executable, '-c', 'print(42)'], stdout=sp.PIPE)\n"
             "print(p.communicate()[0].decode().strip(), p.returncode)\n")
     out = sp.check_output([PY, "-c", code.replace("stolon", _lib_name())],
-                          env=_child_env(), text=True, timeout=30)
+                          env=child_env(), text=True, timeout=30)
     assert out.split() == ["42", "0"]
 
 
@@ -628,7 +611,7 @@ def test_popen_in_a_native_thread():
         try:
             p = _child("import sys; sys.stdout.write(sys.stdin.read() * 2)",
                        stdin=sp.PIPE, stdout=sp.PIPE)
-            results.append((p.communicate(b"ab"), p.returncode, _reaped(p.pid)))
+            results.append((p.communicate(b"ab"), p.returncode, reaped(p.pid)))
         except BaseException as e:
             results.append(e)
         finally:
@@ -645,12 +628,6 @@ def test_popen_in_a_native_thread():
 
 def _lib_name():
     return stolon.__name__
-
-
-def _child_env():
-    lib_dir = os.path.dirname(os.path.dirname(os.path.abspath(stolon.__file__)))
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(
-        p for p in (lib_dir, os.environ.get("PYTHONPATH")) if p))
 
 
 def test_patched_subprocess_and_os_in_a_child_interpreter():
@@ -671,5 +648,5 @@ def test_patched_subprocess_and_os_in_a_child_interpreter():
             "if pid == 0:\n"
             "    lib.sleep(0.01); os._exit(3)\n"
             "print(os.waitpid(pid, 0) == (pid, 3 << 8))\n") % {"lib": _lib_name()}
-    out = sp.check_output([PY, "-c", code], env=_child_env(), text=True, timeout=60)
+    out = sp.check_output([PY, "-c", code], env=child_env(), text=True, timeout=60)
     assert out.splitlines() == ["[b'0\\n', b'1\\n', b'2\\n'] True", "True"]
