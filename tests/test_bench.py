@@ -100,7 +100,9 @@ def test_bulk_transfer_comes_back_checked(stolon_lib):
 def test_idle_connections_memory(stolon_lib):
     per_connection, raw = echo._sample_idle(stolon_lib, 300)
     assert raw["count"] == 300 and raw["rss_after"] >= raw["rss_before"]
-    assert per_connection >= 0
+    # about 5 KB on 3.11; a stack or a buffer kept per parked connection would be
+    # tens of KB (a generous bound: 300 connections make a noisy RSS difference)
+    assert 0 <= per_connection < 64 * 1024
 
 
 def test_wsgi_requests(stolon_lib):
