@@ -1,4 +1,4 @@
-"""stolon._resolver: the thread resolver (lookups in the hub's thread pool).
+"""stolon.resolver.thread: the thread resolver (lookups in the hub's thread pool).
 
 Only names the C library answers locally (/etc/hosts, numeric addresses, the reserved
 '.invalid' TLD) are used: there is no network here.  Cross-checked against gevent 26.9's
@@ -15,7 +15,7 @@ import stolon
 from stolon.hub import get_hub
 
 try:
-    from stolon._resolver import Resolver, get_hub_resolver
+    from stolon.resolver.thread import Resolver, get_hub_resolver
 except ImportError:
     # gevent: its resolver lives elsewhere and Hub.resolver is the cached one
     from stolon.resolver.thread import Resolver
@@ -156,3 +156,39 @@ def test_repr_and_close():
     resolver = Resolver()
     assert "pool=<ThreadPool" in repr(resolver)
     resolver.close()
+
+
+# -- the blocking resolver and the old module name ---------------------------------
+
+def test_blocking_resolver_answers_as_the_stdlib_in_the_calling_thread():
+    from stolon.resolver.blocking import Resolver as BlockingResolver
+    resolver = BlockingResolver()
+    assert resolver.gethostbyname("localhost") == socket.gethostbyname("localhost")
+    assert resolver.getaddrinfo("127.0.0.1", 80, 0, socket.SOCK_STREAM) == \
+        [tuple(int(x) if isinstance(x, int) else x for x in info)
+         for info in socket.getaddrinfo("127.0.0.1", 80, 0, socket.SOCK_STREAM)]
+    with pytest.raises(socket.gaierror):
+        resolver.gethostbyname(INVALID_NAME)
+    resolver.close()
+
+
+def test_a_hub_takes_the_blocking_resolver_by_assignment():
+    from stolon.resolver.blocking import Resolver as BlockingResolver
+    import stolon.socket as ssocket
+    hub = get_hub()
+    saved = hub._resolver
+    hub.resolver = BlockingResolver()
+    try:
+        assert ssocket.gethostbyname("localhost") == "127.0.0.1"
+        assert isinstance(hub.resolver, BlockingResolver)
+    finally:
+        hub.resolver = saved
+
+
+def test_resolver_thread_is_the_old_name_of_resolver_thread():
+    import importlib
+    import sys
+    sys.modules.pop("stolon.resolver_thread", None)
+    with pytest.warns(DeprecationWarning):
+        old = importlib.import_module("stolon.resolver_thread")
+    assert old.Resolver is Resolver and old.__all__ == ["Resolver"]

@@ -127,7 +127,7 @@ class Hub(HubBase):
         """The DNS resolver the socket functions use (lookups run in the thread pool)."""
         if self._resolver is not None:
             return self._resolver
-        from stolon._resolver import get_hub_resolver
+        from stolon.resolver.thread import get_hub_resolver
         return get_hub_resolver(self)
 
     @resolver.setter

@@ -30,9 +30,9 @@ __all__ = ["patch_all", "patch_builtins", "patch_dns", "patch_os", "patch_queue"
 
 
 def patch_time():
-    """Replace ``time.sleep`` with ``stolon.sleep``."""
+    """Replace ``time.sleep`` with ``stolon.time.sleep`` (``stolon.sleep``)."""
     import time
-    from stolon.hub import sleep
+    from stolon.time import sleep
     patch_item(time, "sleep", sleep)
 
 

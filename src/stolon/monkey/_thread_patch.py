@@ -30,7 +30,7 @@ __all__ = ["patch_thread_modules"]
 # imported while those are still native.
 _NATIVE_THREAD_USERS = ("stolon.hub", "stolon._abstract_linkable", "stolon.lock",
                         "stolon.event", "stolon.queue", "stolon.local", "stolon.threadpool",
-                        "stolon._resolver", "stolon.util")
+                        "stolon.resolver.thread", "stolon.util")
 
 
 def patch_thread_modules(threading=True, _threading_local=True, Event=True, logging=True,

@@ -1,4 +1,4 @@
-"""stolon._resolver: the thread resolver (gevent's default resolver, ``'thread'``).
+"""stolon.resolver.thread: the thread resolver (gevent's default resolver, ``'thread'``).
 
 Each lookup runs the C library's own function (``_socket.getaddrinfo`` and friends,
 which honour ``/etc/hosts``, nsswitch and the rest of the system's configuration) in
