@@ -9,7 +9,6 @@ Exceptions that escape callbacks go to ``Hub.handle_error``: printed with their
 traceback, never stopping the loop; ``SYSTEM_ERROR`` (KeyboardInterrupt, SystemExit,
 SystemError) is raised in the main greenlet instead.
 """
-import pprint
 import sys
 import threading
 import time
@@ -190,6 +189,9 @@ class Hub(HubBase):
         stream.write(" %s failed with %s\n\n" % (context, getattr(type, "__name__", "exception")))
 
     def format_context(self, context):
+        # pprint is imported here, on the first error: in 3.11 it pulls in
+        # dataclasses and inspect, a third of stolon's import time
+        import pprint
         return pprint.saferepr(context)
 
     # -- switching and waiting ---------------------------------------------------------
