@@ -11,6 +11,7 @@ import Greenlet``, as from ``gevent.greenlet``), without taking that attribute o
 import sys
 
 from stolon._core import _C_API, GreenletExit, error, getcurrent, gettrace, greenlet, settrace
+from stolon._config import config
 from stolon.hub import (get_hub, getswitchinterval, idle, kill, reinit, setswitchinterval, sleep,
                         spawn_raw)
 from stolon.timeout import Timeout, with_timeout
@@ -25,7 +26,7 @@ sys.modules.setdefault("stolon.greenlet", _greenlet)
 __version__ = "0.1.0"
 version_info = (0, 1, 0, "final", 0)
 
-__all__ = ["greenlet", "getcurrent", "GreenletExit", "error", "settrace", "gettrace",
+__all__ = ["config", "greenlet", "getcurrent", "GreenletExit", "error", "settrace", "gettrace",
            "get_hub", "getswitchinterval", "setswitchinterval", "idle", "kill", "reinit",
            "sleep", "spawn_raw", "Timeout", "with_timeout", "Greenlet", "spawn", "spawn_later",
            "joinall", "killall", "wait", "iwait", "fork", "signal_handler"]

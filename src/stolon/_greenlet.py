@@ -176,6 +176,18 @@ class FailureSpawnedLink(SpawnedLink):
 
 _spawn_callbacks = None
 _spawner_ref = wref(getcurrent())
+# stolon.config.track_greenlet_tree, read at the first spawn (None: not read yet; the
+# setting puts None back when it is assigned)
+_track_tree = None
+# spawn_tree_locals of a greenlet made while tracking was off (the property gives None)
+_UNTRACKED = object()
+
+
+def _read_track_tree():
+    global _track_tree
+    from stolon._config import config
+    _track_tree = config.track_greenlet_tree
+    return _track_tree
 
 
 class Greenlet(greenlet):
@@ -186,9 +198,9 @@ class Greenlet(greenlet):
     Attributes: ``args``, ``kwargs``, ``value``, ``name``, ``minimal_ident``,
     ``spawning_greenlet`` (a weak reference to the greenlet that created it),
     ``spawn_tree_locals`` (a dict shared down the spawn tree; children of a main
-    greenlet get their own).  ``spawning_stack`` is not captured (None), as in gevent
-    with ``GEVENT_TRACK_GREENLET_TREE`` off: walking the stack would double the cost
-    of a spawn.
+    greenlet get their own); both are None when ``stolon.config.track_greenlet_tree``
+    is off.  ``spawning_stack`` is never captured (None), as in gevent with that
+    setting off: walking the stack would double the cost of a spawn.
     """
 
     # The links: the first one waits in _link, later ones in the _links deque (made
@@ -229,6 +241,13 @@ class Greenlet(greenlet):
         self._link = None
         self._links = None
         self._exc_info = None
+        track = _track_tree
+        if track is None:
+            track = _read_track_tree()
+        if not track:
+            self.spawning_greenlet = None
+            self._spawn_tree_locals = _UNTRACKED
+            return
         spawner = getcurrent()
         spawner_ref = _spawner_ref
         if spawner_ref() is not spawner:
@@ -247,6 +266,8 @@ class Greenlet(greenlet):
         tree_locals = self._spawn_tree_locals
         if tree_locals is None:
             tree_locals = self._spawn_tree_locals = {}
+        elif tree_locals is _UNTRACKED:
+            return None
         return tree_locals
 
     @spawn_tree_locals.setter

@@ -16,16 +16,20 @@ with ``fileno()`` or a path.
 - ``FileObjectBlock``: the same interface, blocking the thread (for tests and
   debugging).
 
-``FileObject`` is ``FileObjectPosix``.  The io methods (``read``, ``readline``,
-``write``, ``seek``, ...) are those of the io stack built from the arguments (text
-layer, buffer, raw file), looked up once; other attributes are read from it on
-demand.  On a closed file object, the io methods and attributes raise
-``FileObjectClosed`` (an ``OSError`` with EBADF), as in gevent.
+``FileObject`` is the class ``stolon.config.fileobject`` names when this module is
+first imported (``STOLON_FILE`` or gevent's ``GEVENT_FILE``: ``posix``, ``thread``,
+``block`` or a dotted class name); ``FileObjectPosix`` by default.
+
+The io methods (``read``, ``readline``, ``write``, ``seek``, ...) are those of the io
+stack built from the arguments (text layer, buffer, raw file), looked up once; other
+attributes are read from it on demand.  On a closed file object, the io methods and
+attributes raise ``FileObjectClosed`` (an ``OSError`` with EBADF), as in gevent.
 """
 import functools
 import sys
 from errno import EBADF
 
+from stolon._config import config as _config
 from stolon._fileobject_io import GreenOpenDescriptor, OpenDescriptor
 from stolon.hub import get_hub
 from stolon.lock import DummySemaphore, Semaphore
@@ -263,4 +267,5 @@ def _close_reporting_error(stream):
     return None
 
 
-FileObject = FileObjectPosix
+# read now that the classes exist: the setting's short names import them from here
+FileObject = _config.fileobject

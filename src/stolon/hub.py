@@ -17,6 +17,8 @@ import weakref
 from _thread import get_ident as _get_thread_ident
 
 from stolon import _core
+from stolon._config import config as _config
+from stolon._config import make_loop as _make_loop
 from stolon._core import GreenletExit, HubBase, _get_hub, _set_hub, getcurrent, greenlet, sleep
 from stolon._waiter import Waiter
 from stolon.exceptions import (BlockingSwitchOutError, ConcurrentObjectUseError, HubDestroyed,
@@ -71,8 +73,9 @@ def _gmctime():
 
 class Hub(HubBase):
     """A greenlet that runs the loop.  ``Hub(loop=None, default=None)``: ``loop`` is a
-    ``stolon.loop.loop`` or a backend name; ``default`` selects the default loop (true
-    by default in the main thread only)."""
+    ``stolon.loop.loop`` or a backend name (by default ``stolon.config.loop`` and
+    ``libev_backend`` choose); ``default`` selects the default loop (true by default
+    in the main thread only)."""
 
     SYSTEM_ERROR = (KeyboardInterrupt, SystemExit, SystemError)
     NOT_ERROR = (GreenletExit, SystemExit)
@@ -91,7 +94,7 @@ class Hub(HubBase):
             else:
                 if default is None:
                     default = _get_thread_ident() == MAIN_THREAD_IDENT
-                loop = _core.loop(loop, default=bool(default))
+                loop = _make_loop(loop, default=bool(default))
         self.loop = loop
         self._threadpool = None
         self._resolver = None
@@ -105,13 +108,30 @@ class Hub(HubBase):
     # -- the thread pool and the resolver (lazy: most programs never need them) ------
 
     @property
+    def loop_class(self):
+        """What makes a new hub's loop (``stolon.config.loop``)."""
+        return _config.loop
+
+    @property
+    def threadpool_class(self):
+        """The class of the hub's thread pool (``stolon.config.threadpool``)."""
+        return _config.threadpool
+
+    @property
+    def resolver_class(self):
+        """The class of the hub's resolver (``stolon.config.resolver``)."""
+        return _config.resolver
+
+    @property
     def threadpool(self):
         """The hub's thread pool, created on first use (``threadpool_size`` threads at
-        most)."""
-        if self._threadpool is not None:
-            return self._threadpool
-        from stolon.threadpool import get_hub_threadpool   # threadpool imports this module
-        return get_hub_threadpool(self)
+        most, a ``threadpool_class``)."""
+        pool = self._threadpool
+        if pool is None:
+            pool = self._threadpool = self.threadpool_class(
+                self.threadpool_size, hub=self,
+                idle_task_timeout=_config.threadpool_idle_task_timeout)
+        return pool
 
     @threadpool.setter
     def threadpool(self, value):
@@ -123,11 +143,12 @@ class Hub(HubBase):
 
     @property
     def resolver(self):
-        """The DNS resolver the socket functions use (lookups run in the thread pool)."""
-        if self._resolver is not None:
-            return self._resolver
-        from stolon.resolver.thread import get_hub_resolver
-        return get_hub_resolver(self)
+        """The DNS resolver the socket functions use, created on first use (a
+        ``resolver_class``)."""
+        resolver = self._resolver
+        if resolver is None:
+            resolver = self._resolver = self.resolver_class(hub=self)
+        return resolver
 
     @resolver.setter
     def resolver(self, value):
@@ -189,10 +210,10 @@ class Hub(HubBase):
         stream.write(" %s failed with %s\n\n" % (context, getattr(type, "__name__", "exception")))
 
     def format_context(self, context):
-        # pprint is imported here, on the first error: in 3.11 it pulls in
-        # dataclasses and inspect, a third of stolon's import time
-        import pprint
-        return pprint.saferepr(context)
+        # read at the first error, not when the hub is made: the default,
+        # pprint.saferepr, pulls in dataclasses and inspect (in 3.11 a third of
+        # stolon's import time)
+        return _config.format_context(context)
 
     # -- switching and waiting ---------------------------------------------------------
 

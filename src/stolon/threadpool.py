@@ -38,9 +38,6 @@ from stolon.timeout import Timeout
 
 __all__ = ["ThreadPool", "ThreadResult", "ThreadPoolExecutor", "get_hub_threadpool"]
 
-#: How long the threads of a hub's own pool may stay idle before they exit.
-HUB_THREADPOOL_IDLE_TASK_TIMEOUT = 5.0
-
 # the shortest and longest pause while waiting for workers to take or finish tasks
 _MIN_POLL_DELAY = 0.0005
 _MAX_POLL_DELAY = 0.05
@@ -453,16 +450,11 @@ class ThreadResult:
 
 
 def get_hub_threadpool(hub=None):
-    """The pool of ``hub`` (the current thread's hub by default), created on first use
-    with ``hub.threadpool_size`` threads at most, idle threads exiting after
-    ``HUB_THREADPOOL_IDLE_TASK_TIMEOUT`` seconds.  ``Hub.destroy()`` kills it."""
-    if hub is None:
-        hub = get_hub()
-    pool = hub._threadpool
-    if pool is None:
-        pool = hub._threadpool = ThreadPool(hub.threadpool_size, hub=hub,
-                                            idle_task_timeout=HUB_THREADPOOL_IDLE_TASK_TIMEOUT)
-    return pool
+    """``hub.threadpool`` (the current thread's hub by default): made on first use, of
+    ``stolon.config.threadpool``'s class, with ``hub.threadpool_size`` threads at most,
+    idle threads exiting after ``config.threadpool_idle_task_timeout`` seconds.
+    ``Hub.destroy()`` kills it."""
+    return (get_hub() if hub is None else hub).threadpool
 
 
 # -- concurrent.futures ------------------------------------------------------------------

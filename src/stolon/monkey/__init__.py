@@ -12,10 +12,20 @@ name, remembering the originals (``get_original``, ``is_module_patched``,
 ``is_object_patched``, ``saved``).  Patching is idempotent: calling again patches only
 what was not patched yet.  ``python -m stolon.monkey script.py`` runs a script
 after ``patch_all()`` (see ``main``).
+
+Events and plugins, as gevent's: ``patch_all`` sends ``GeventWillPatchAllEvent``
+(``DoNotPatch`` cancels the call), a will/did pair of module events per patched
+module, then ``GeventDidPatchBuiltinModulesEvent`` (the time to patch third-party
+libraries) and ``GeventDidPatchAllEvent``, to ``stolon.events`` subscribers and to
+the entry points of gevent's groups (``gevent.plugins.monkey.will_patch_all``, ...)
+and stolon's twins (``stolon.plugins.monkey...``).  A ``patch_*`` function whose
+patch a subscriber vetoes with ``DoNotPatch`` returns False.
 """
+import functools
 import sys
 
-from stolon.monkey._module import BadImplements, patch_module
+from stolon.monkey import _module
+from stolon.monkey._module import BadImplements, is_do_not_patch, notify_patch, patch_module
 from stolon.monkey._module import patch_stdlib_module as _patch_module
 from stolon.monkey._state import (MonkeyPatchWarning, get_original, is_anything_patched,
                                   is_module_patched, is_object_patched, patch_item,
@@ -29,13 +39,27 @@ __all__ = ["patch_all", "patch_builtins", "patch_dns", "patch_os", "patch_queue"
            "is_object_patched", "patch_module", "main", "MonkeyPatchWarning"]
 
 
+def _ignores_do_not_patch(patch):
+    # a DoNotPatch that escapes a patch (from a did-patch subscriber) ends just that
+    # patch, which then returns False
+    @functools.wraps(patch)
+    def patch_unless_vetoed(*args, **kwargs):
+        try:
+            return patch(*args, **kwargs)
+        except BaseException as exc:
+            if is_do_not_patch(exc):
+                return False
+            raise
+    return patch_unless_vetoed
+
+
+@_ignores_do_not_patch
 def patch_time():
     """Replace ``time.sleep`` with ``stolon.time.sleep`` (``stolon.sleep``)."""
-    import time
-    from stolon.time import sleep
-    patch_item(time, "sleep", sleep)
+    _patch_module("time")
 
 
+@_ignores_do_not_patch
 def patch_thread(threading=True, _threading_local=True, Event=True, logging=True,
                  existing_locks=True, _warnings=None):
     """Make threads greenlets: patch ``_thread`` from ``stolon.thread`` and, with
@@ -50,12 +74,20 @@ def patch_thread(threading=True, _threading_local=True, Event=True, logging=True
     as it does under gevent."""
     from stolon.monkey._thread_patch import patch_thread_modules
     pending = [] if _warnings is None else _warnings
-    patch_thread_modules(threading=threading, _threading_local=_threading_local, Event=Event,
-                         logging=logging, existing_locks=existing_locks, _warnings=pending)
+    # as gevent, the did-patch events of _thread and threading wait until the threads
+    # are all set up (and name the modules 'thread' and 'threading')
+    deferred = _module.defer_did_events()
+    try:
+        patch_thread_modules(threading=threading, _threading_local=_threading_local, Event=Event,
+                             logging=logging, existing_locks=existing_locks, _warnings=pending)
+    finally:
+        _module.stop_deferring_did_events()
+    _module.send_did_events(deferred, pending)
     if _warnings is None:
         _issue_warnings(pending)
 
 
+@_ignores_do_not_patch
 def patch_socket(dns=True, aggressive=True):
     """Replace ``socket.socket`` and the other names of ``stolon.socket.__implements__``
     with the cooperative ones; without ``dns``, leave the name resolution functions
@@ -69,6 +101,7 @@ def patch_socket(dns=True, aggressive=True):
         remove_item(sys.modules["socket"], "ssl")
 
 
+@_ignores_do_not_patch
 def patch_dns():
     """Replace the name resolution functions of ``socket`` (``getaddrinfo``,
     ``gethostbyname``, ...) with ones that use the hub's resolver."""
@@ -76,45 +109,52 @@ def patch_dns():
     _patch_module("socket", items=socket.__dns__)
 
 
+@_ignores_do_not_patch
 def patch_select(aggressive=True):
     """Replace ``select.select`` and ``select.poll``; with ``aggressive``, remove the
     blocking ``epoll``, ``kqueue``, ``kevent`` and ``devpoll``."""
-    _, target = _patch_module("select")
-    if aggressive:
+    def remove_blocking(target):
         for name in ("epoll", "kqueue", "kevent", "devpoll"):
             remove_item(target, name)
+    _patch_module("select", _after_copy=remove_blocking if aggressive else None)
 
 
+@_ignores_do_not_patch
 def patch_selectors(aggressive=True):
     """Make ``selectors.DefaultSelector`` ``stolon.selectors.GeventSelector``, and the
     select- and poll-based selectors use the cooperative functions; with
     ``aggressive``, remove ``EpollSelector``, ``KqueueSelector`` and
     ``DevpollSelector``.  ``patch_all(select=...)`` controls this too."""
     from stolon.select import poll, select
-    source, selectors = _patch_module("selectors")
-    select_selector = selectors.SelectSelector
-    if hasattr(select_selector, "_select") and not getattr(select_selector._select,
-                                                           "_stolon_monkey", False):
-        # a plain Python function stored on the class would be bound as a method
-        def _select(self, *args, **kwargs):
-            return select(*args, **kwargs)
-        _select._stolon_monkey = True
-        patch_item(select_selector, "_select", _select)
-    if aggressive:
-        for name in ("EpollSelector", "KqueueSelector", "DevpollSelector"):
-            remove_item(selectors, name)
-        selectors.DefaultSelector = source.DefaultSelector
-    poll_selector = getattr(selectors, "PollSelector", None)
-    if poll_selector is not None and hasattr(poll_selector, "_selector_cls"):
-        poll_selector._selector_cls = poll
+    from stolon.selectors import DefaultSelector
+
+    def make_cooperative(selectors):
+        select_selector = selectors.SelectSelector
+        if hasattr(select_selector, "_select") and not getattr(select_selector._select,
+                                                               "_stolon_monkey", False):
+            # a plain Python function stored on the class would be bound as a method
+            def _select(self, *args, **kwargs):
+                return select(*args, **kwargs)
+            _select._stolon_monkey = True
+            patch_item(select_selector, "_select", _select)
+        if aggressive:
+            for name in ("EpollSelector", "KqueueSelector", "DevpollSelector"):
+                remove_item(selectors, name)
+            selectors.DefaultSelector = DefaultSelector
+        poll_selector = getattr(selectors, "PollSelector", None)
+        if poll_selector is not None and hasattr(poll_selector, "_selector_cls"):
+            poll_selector._selector_cls = poll
+    _patch_module("selectors", _after_copy=make_cooperative)
 
 
+@_ignores_do_not_patch
 def patch_queue():
     """Replace ``queue.Queue``, ``PriorityQueue``, ``LifoQueue`` and ``SimpleQueue``
     with the cooperative queues."""
     _patch_module("queue")
 
 
+@_ignores_do_not_patch
 def patch_os():
     """Patch ``os`` from ``stolon.os`` (``fork``, and ``waitpid`` where it is
     cooperative).  Use it with ``patch_signal`` so that SIGCHLD handling and
@@ -122,12 +162,14 @@ def patch_os():
     _patch_module("os")
 
 
+@_ignores_do_not_patch
 def patch_signal():
     """Patch ``signal`` from ``stolon.signal``, so that ``signal.signal`` works with a
     patched ``os``."""
     _patch_module("signal")
 
 
+@_ignores_do_not_patch
 def patch_subprocess():
     """Replace ``subprocess.Popen``, ``call``, ``check_call``, ``check_output``,
     ``run`` ... with the cooperative versions of ``stolon.subprocess``."""
@@ -151,6 +193,7 @@ def _modules_referring_to(obj, excluded_names):
     return modules, subclasses
 
 
+@_ignores_do_not_patch
 def patch_ssl(_warnings=None, _first_time=True):
     """Patch ``ssl`` from ``stolon.ssl`` (``SSLContext``, ``SSLSocket``, the wrapping
     functions).  Only useful with ``patch_socket``.  Patch before ``ssl`` is imported:
@@ -176,15 +219,18 @@ def patch_ssl(_warnings=None, _first_time=True):
     _queue_warning(message, _warnings)
 
 
+@_ignores_do_not_patch
 def patch_sys(stdin=True, stdout=True, stderr=True):
     """Does nothing, as in gevent: cooperative standard streams hang the interpreter at
     exit.  ``patch_all`` never calls it."""
 
 
+@_ignores_do_not_patch
 def patch_builtins():
     """Does nothing: Python 3's imports already take per-module locks."""
 
 
+@_ignores_do_not_patch
 def patch_contextvars():
     """Does nothing: every greenlet has its own ``contextvars`` context."""
 
@@ -213,8 +259,9 @@ def patch_all(socket=True, dns=True, time=True, select=True, thread=True, os=Tru
               signal=True, queue=True, contextvars=True, **kwargs):
     """Do every patch that the arguments enable (all but ``sys`` by default).  Calling
     again only adds patches (a MonkeyPatchWarning says so if the arguments differ);
-    nothing is ever unpatched.  ``kwargs`` are accepted for gevent's plugins, which
-    stolon does not have.  Returns True if anything was patched."""
+    nothing is ever unpatched.  ``kwargs`` are for plugins: the patch_all events carry
+    them.  Returns True if anything was patched, False if a subscriber cancelled the
+    call, None if there was nothing left to patch."""
     settings = dict(socket=socket, dns=dns, time=time, select=select, thread=thread, os=os,
                     ssl=ssl, subprocess=subprocess, sys=sys, aggressive=aggressive,
                     Event=Event, builtins=builtins, signal=signal, queue=queue,
@@ -224,6 +271,11 @@ def patch_all(socket=True, dns=True, time=True, select=True, thread=True, os=Tru
     if not to_apply:
         _issue_warnings(pending)
         return None
+    from stolon import events
+    try:
+        notify_patch(events.GeventWillPatchAllEvent(to_apply, kwargs), pending)
+    except events.DoNotPatch:
+        return False
     enabled = to_apply.get
     if enabled("signal") and not enabled("os"):
         _queue_warning("Patching signal but not os will result in SIGCHLD handlers"
@@ -250,6 +302,8 @@ def patch_all(socket=True, dns=True, time=True, select=True, thread=True, os=Tru
         patch_signal()
     if enabled("queue"):
         patch_queue()
+    notify_patch(events.GeventDidPatchBuiltinModulesEvent(to_apply, kwargs), pending)
+    notify_patch(events.GeventDidPatchAllEvent(to_apply, kwargs), pending)
     _issue_warnings(pending)
     return True
 

@@ -10,12 +10,57 @@ hooks gevent's modules define, so that modules written for either work here:
 * ``_gevent_do_monkey_patch(request)``, which does the copying itself instead; the
   ``PatchRequest`` it gets has ``target_module``, ``source_module``, ``items``,
   ``patch_kwargs``, ``default_patch_items()``, ``remove_item()`` and ``get_original``.
+
+Around the copy, ``stolon.events`` subscribers and plugins get gevent's events: a
+``GeventWillPatchModuleEvent`` after the *will* hook (``DoNotPatch`` from either
+leaves the module unpatched) and a ``GeventDidPatchModuleEvent`` after the *did* hook.
 """
 import importlib
+import sys
 
 from stolon.monkey._state import get_original, patch_item, queue_warning, remove_item
 
 __all__ = ["patch_module", "PatchRequest", "BadImplements"]
+
+
+def notify_patch(event, _warnings=None):
+    """Send a monkey-patching event to ``stolon.events`` subscribers and plugins (they
+    may raise ``DoNotPatch``); ``event._warnings`` is the list of pending warnings."""
+    from stolon.events import notify_and_call_entry_points
+    event._warnings = _warnings
+    notify_and_call_entry_points(event)
+
+
+def is_do_not_patch(exc):
+    """Whether ``exc`` is a ``stolon.events.DoNotPatch``."""
+    events = sys.modules.get("stolon.events")      # it exists only once that is imported
+    return events is not None and isinstance(exc, events.DoNotPatch)
+
+
+# While a list, patch_stdlib_module appends (name, source, target) to it instead of
+# sending the did-patch event: patch_thread sends those once it is all done.
+_deferred_did_events = None
+
+
+def defer_did_events():
+    """Start collecting did-patch events instead of sending them; returns the list
+    that collects them, for ``send_did_events``."""
+    global _deferred_did_events
+    _deferred_did_events = []
+    return _deferred_did_events
+
+
+def stop_deferring_did_events():
+    global _deferred_did_events
+    _deferred_did_events = None
+
+
+def send_did_events(deferred, _warnings=None):
+    """Send the did-patch events collected in ``deferred``, in order."""
+    if deferred:
+        from stolon.events import GeventDidPatchModuleEvent
+        for name, source, target in deferred:
+            notify_patch(GeventDidPatchModuleEvent(name, source, target), _warnings)
 
 
 class BadImplements(AttributeError):
@@ -66,22 +111,39 @@ def _call_hook(source_module, when, target_module, items, pending):
 
 
 def patch_module(target_module, source_module, items=None, _warnings=None,
-                 _patch_kwargs=None):
+                 _patch_kwargs=None, _notify_will_subscribers=True,
+                 _notify_did_subscribers=True, _after_copy=None):
     """Replace attributes of ``target_module`` with the attributes of the same names
     of ``source_module``: ``items``, or the source's ``__implements__``.  The source's
-    hooks (see the module docstring) run around the copy.  Returns True."""
+    hooks and the events (see the module docstring) come around the copy.  Returns
+    True, or False if a hook or a subscriber raised ``DoNotPatch``."""
     if items is None:
         items = getattr(source_module, "__implements__", None)
         if items is None:
             raise BadImplements(source_module)
-    _call_hook(source_module, "will", target_module, items, _warnings)
+    try:
+        _call_hook(source_module, "will", target_module, items, _warnings)
+        if _notify_will_subscribers:
+            from stolon.events import GeventWillPatchModuleEvent
+            notify_patch(GeventWillPatchModuleEvent(target_module.__name__, source_module,
+                                                    target_module, items), _warnings)
+    except BaseException as exc:
+        if is_do_not_patch(exc):
+            return False
+        raise
     request = PatchRequest(target_module, source_module, items, _patch_kwargs)
     do_patch = getattr(source_module, "_gevent_do_monkey_patch", None)
     if do_patch is None:
         request.default_patch_items()
     else:
         do_patch(request)
+    if _after_copy is not None:
+        _after_copy(target_module)
     _call_hook(source_module, "did", target_module, items, _warnings)
+    if _notify_did_subscribers:
+        from stolon.events import GeventDidPatchModuleEvent
+        notify_patch(GeventDidPatchModuleEvent(target_module.__name__, source_module,
+                                               target_module), _warnings)
     return True
 
 
@@ -93,9 +155,14 @@ def source_and_target(name):
     return source, target
 
 
-def patch_stdlib_module(name, items=None, _warnings=None, _patch_kwargs=None):
-    """Patch the standard module ``name`` from ``stolon.<name>``; returns
-    ``(source, target)``."""
+def patch_stdlib_module(name, items=None, _warnings=None, _patch_kwargs=None,
+                        _after_copy=None):
+    """Patch the standard module ``name`` from ``stolon.<name>`` (``_after_copy(target)``
+    runs after the copy, unless the patch was vetoed); returns ``(source, target)``."""
     source, target = source_and_target(name)
-    patch_module(target, source, items=items, _warnings=_warnings, _patch_kwargs=_patch_kwargs)
+    deferred = _deferred_did_events
+    patch_module(target, source, items=items, _warnings=_warnings, _patch_kwargs=_patch_kwargs,
+                 _notify_did_subscribers=deferred is None, _after_copy=_after_copy)
+    if deferred is not None:
+        deferred.append((name, source, target))
     return source, target

@@ -12,7 +12,6 @@ families and types; the socket module turns them into enums).
 import _socket
 
 from stolon.hub import get_hub
-from stolon.threadpool import get_hub_threadpool
 
 __all__ = ["Resolver", "get_hub_resolver"]
 
@@ -34,7 +33,7 @@ class Resolver:
     def __init__(self, hub=None):
         if hub is None:
             hub = get_hub()
-        self.pool = get_hub_threadpool(hub)
+        self.pool = hub.threadpool
         if _socket.gaierror not in hub.NOT_ERROR:
             # a failed lookup is an answer, not a bug: the hub need not print it
             hub.NOT_ERROR += _LOOKUP_ERRORS
@@ -79,11 +78,6 @@ class Resolver:
 
 
 def get_hub_resolver(hub=None):
-    """The resolver of ``hub`` (the current thread's hub by default), created on first
-    use.  ``Hub.destroy()`` closes it."""
-    if hub is None:
-        hub = get_hub()
-    resolver = hub._resolver
-    if resolver is None:
-        resolver = hub._resolver = Resolver(hub=hub)
-    return resolver
+    """``hub.resolver`` (the current thread's hub by default): made on first use, of
+    ``stolon.config.resolver``'s class.  ``Hub.destroy()`` closes it."""
+    return (get_hub() if hub is None else hub).resolver
