@@ -1,11 +1,13 @@
-"""stolon.util: run-info dumps for debugging a stuck program, GreenletTree, wrap_errors."""
+"""stolon.util: run-info dumps for debugging a stuck program, GreenletTree, wrap_errors,
+assert_switches."""
 import io
 import threading
+import time
 
 import pytest
 
 import stolon
-from stolon.util import GreenletTree, format_run_info, print_run_info, wrap_errors
+from stolon.util import GreenletTree, assert_switches, format_run_info, print_run_info, wrap_errors
 
 
 def stuck_in_a_marked_function(seconds):
@@ -198,3 +200,85 @@ def test_wrap_errors_in_a_greenlet_keeps_it_successful():
     g.join()
     assert g.successful()
     assert isinstance(g.value, ZeroDivisionError)
+
+
+# -- assert_switches ------------------------------------------------------------------
+
+UNDER_GEVENT = stolon.__name__ != "st" + "olon"
+
+
+def _busy(seconds):
+    """Run without switching (the real time.sleep would do, but a spin is the same
+    under monkey patching)."""
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        pass
+
+
+def test_assert_switches_fails_for_a_body_that_never_switches():
+    with pytest.raises(AssertionError) as info:
+        with assert_switches():
+            pass
+    message = str(info.value)
+    assert message.startswith("To any greenlet in ")
+    assert "appears to be blocked" in message and "Blocked Stack" in message
+
+
+def test_assert_switches_passes_for_a_body_that_switches():
+    with assert_switches():
+        stolon.sleep(0)
+    with assert_switches(max_blocking_time=1.0):
+        pass                    # no switch, but quick
+    with assert_switches(max_blocking_time=1.0, hub_only=True):
+        stolon.sleep(0.01)
+
+
+def test_assert_switches_with_a_limit_fails_for_a_long_stretch():
+    with pytest.raises(AssertionError) as info:
+        with assert_switches(max_blocking_time=0.02):
+            _busy(0.06)
+    assert "(max allowed 0.0200 seconds)" in str(info.value)
+
+
+@pytest.mark.skipif(UNDER_GEVENT, reason="gevent times from the start of the block to its "
+                                         "last switch: it misses a long final stretch")
+def test_assert_switches_counts_the_stretch_after_the_last_switch():
+    with pytest.raises(AssertionError):
+        with assert_switches(max_blocking_time=0.02):
+            stolon.sleep(0)
+            _busy(0.06)
+    with pytest.raises(AssertionError):
+        with assert_switches(max_blocking_time=0.02, hub_only=True):
+            stolon.sleep(0)
+            _busy(0.06)
+
+
+@pytest.mark.skipif(UNDER_GEVENT, reason="gevent times each switch from the start of the block")
+def test_assert_switches_hub_only_ignores_switches_between_other_greenlets():
+    main = stolon.getcurrent()
+    partner = stolon.greenlet(lambda: [(_busy(0.005), main.switch()) for _ in range(20)])
+
+    def ping_pong():
+        for _ in range(20):
+            _busy(0.005)
+            partner.switch()
+
+    with assert_switches(max_blocking_time=0.05):
+        ping_pong()             # every stretch is short
+    partner = stolon.greenlet(lambda: [(_busy(0.005), main.switch()) for _ in range(20)])
+    with pytest.raises(AssertionError) as info:
+        with assert_switches(max_blocking_time=0.05, hub_only=True):
+            ping_pong()         # but the hub never ran in 0.2 s
+    assert str(info.value).startswith("To the hub in ")
+
+
+def test_assert_switches_lets_the_body_s_exception_through_and_uninstalls():
+    before = stolon.gettrace() if hasattr(stolon, "gettrace") else None
+    with pytest.raises(KeyError):
+        with assert_switches():
+            raise KeyError("mine")
+    with pytest.raises(AssertionError):
+        with assert_switches(max_blocking_time=0.01):
+            _busy(0.03)
+    if hasattr(stolon, "gettrace"):
+        assert stolon.gettrace() is before

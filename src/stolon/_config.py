@@ -386,9 +386,11 @@ class TrackGreenletTree(_BoolSetting):
 
 @_register
 class MonitorThread(_BoolSetting):
-    """Whether each hub starts a native thread that watches for a blocked loop and for
-    memory use (see ``max_blocking_time`` and ``max_memory_usage``).  Read by the
-    monitor thread's starter when a hub first runs."""
+    """Whether each hub starts a native thread that watches for a blocked loop and, for
+    the main thread's hub, for memory use (see ``max_blocking_time`` and
+    ``max_memory_usage``).  Read when a hub starts running, and by each call of
+    ``Hub.start_periodic_monitoring_thread()``; turning it off does not stop a monitor
+    thread already running (its ``kill()`` does)."""
 
     name = "monitor_thread"
     gevent_environment_key = "GEVENT_MONITOR_THREAD_ENABLE"
@@ -397,8 +399,10 @@ class MonitorThread(_BoolSetting):
 
 @_register
 class MaxBlockingTime(_FloatSetting):
-    """How long, in seconds, the loop may go without switching greenlets before the
-    monitor thread reports it blocked.  Read by the monitor thread."""
+    """How often, in seconds, the monitor thread checks that the loop is not blocked: a
+    greenlet that ran a whole check period without switching is reported, so a block
+    is reported after one to two periods.  Read by the monitor thread before each of
+    its rounds (a change applies from the next one); None (or 0) pauses the check."""
 
     name = "max_blocking_time"
     gevent_environment_key = "GEVENT_MAX_BLOCKING_TIME"
@@ -408,8 +412,8 @@ class MaxBlockingTime(_FloatSetting):
 @_register
 class PrintBlockingReports(_BoolSetting):
     """Whether the monitor thread prints its report of a blocked loop on the hub's
-    exception stream (the EventLoopBlocked event is sent either way).  Read by the
-    monitor thread."""
+    exception stream (the EventLoopBlocked event is sent either way).  Read at each
+    report."""
 
     name = "print_blocking_reports"
     gevent_environment_key = "GEVENT_MONITOR_PRINT_BLOCKING_REPORTS"
@@ -418,8 +422,9 @@ class PrintBlockingReports(_BoolSetting):
 
 @_register
 class MonitorMemoryPeriod(_FloatSetting):
-    """How often, in seconds, the monitor thread checks the process's memory usage.
-    Read by the monitor thread."""
+    """How often, in seconds, the main hub's monitor thread checks the process's
+    memory usage (never more often than every 2 seconds).  Read when that thread
+    starts."""
 
     name = "memory_monitor_period"
     gevent_environment_key = "GEVENT_MONITOR_MEMORY_PERIOD"
@@ -428,9 +433,10 @@ class MonitorMemoryPeriod(_FloatSetting):
 
 @_register
 class MonitorMemoryMaxUsage(_ByteCountSetting):
-    """The memory usage, in bytes, above which the monitor thread sends
-    MemoryUsageThresholdExceeded events; None (the default) never does.  Read by the
-    monitor thread."""
+    """The memory usage, in bytes, above which the main hub's monitor thread sends
+    MemoryUsageThresholdExceeded events (psutil measures it; without psutil there are
+    none); None (the default) never does.  Read at each check, so it may be set or
+    changed while the thread runs."""
 
     name = "max_memory_usage"
     gevent_environment_key = "GEVENT_MONITOR_MEMORY_MAX"

@@ -81,6 +81,9 @@ class Hub(HubBase):
     NOT_ERROR = (GreenletExit, SystemExit)
     threadpool_size = 10
     name = ""
+    #: The hub's monitor thread (a ``stolon._monitor.PeriodicMonitoringThread``) once
+    #: ``start_periodic_monitoring_thread()`` started it.
+    periodic_monitoring_thread = None
 
     def __init__(self, loop=None, default=None):
         HubBase.__init__(self)
@@ -244,6 +247,7 @@ class Hub(HubBase):
     def run(self):
         if self is not getcurrent():
             raise AssertionError("Do not call Hub.run() directly")
+        self.start_periodic_monitoring_thread()
         while True:
             loop = self.loop
             loop.error_handler = self
@@ -263,6 +267,20 @@ class Hub(HubBase):
                 loop.error_handler = None
             loop = None
             self.parent.throw(LoopExit("This operation would block forever", self, []))
+
+    def start_periodic_monitoring_thread(self):
+        """Start the hub's monitor thread if ``stolon.config.monitor_thread`` is true and
+        it is not running yet (the hub does when it starts running; call it from the
+        hub's thread).  The main hub's also watches memory use.  Sends
+        ``PeriodicMonitorThreadStartedEvent``; returns the monitor, or None."""
+        if self.periodic_monitoring_thread is None and _config.monitor_thread:
+            from stolon._monitor import PeriodicMonitoringThread
+            from stolon.events import PeriodicMonitorThreadStartedEvent, notify_and_call_entry_points
+            monitor = self.periodic_monitoring_thread = PeriodicMonitoringThread(self)
+            if self.main_hub:
+                monitor.install_monitor_memory_usage()
+            notify_and_call_entry_points(PeriodicMonitorThreadStartedEvent(monitor))
+        return self.periodic_monitoring_thread
 
     def join(self, timeout=None):
         """Run the loop until it has nothing left to do (True) or ``timeout`` passes
@@ -293,6 +311,9 @@ class Hub(HubBase):
             return
         if destroy_loop is None:
             destroy_loop = not self.loop.default
+        if self.periodic_monitoring_thread is not None:
+            self.periodic_monitoring_thread.kill()
+            self.periodic_monitoring_thread = None
         if self._threadpool is not None:
             self._threadpool.kill()
             self._threadpool = None
@@ -372,8 +393,8 @@ def reinit(hub=None):
     if hub is None or hub.loop is None:
         return
     hub.loop.reinit()
-    # the pool's threads and the resolver's state did not survive a fork
-    for helper in (hub._threadpool, hub._resolver):
+    # the pool's and the monitor's threads and the resolver's state did not survive a fork
+    for helper in (hub._threadpool, hub._resolver, hub.periodic_monitoring_thread):
         on_fork = getattr(helper, "_on_fork", None)
         if on_fork is not None:
             on_fork()

@@ -117,6 +117,11 @@ class _Worker:
         task = None
         try:
             while True:
+                # waiting for a task is not blocking a hub: tell a monitor watching
+                # this thread's hub (one made by an earlier task)
+                monitor = getattr(_get_hub(), "periodic_monitoring_thread", None)
+                if monitor is not None:
+                    monitor.ignore_current_greenlet_blocking()
                 try:
                     task = get(timeout)
                 except _QueueEmpty:

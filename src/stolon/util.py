@@ -11,6 +11,7 @@ import gc
 import pprint
 import sys
 import threading
+import time
 import traceback
 # the OS thread's id (sys._current_frames' key) even under monkey patching
 from _thread import get_ident as _get_thread_ident
@@ -20,7 +21,7 @@ from stolon.hub import Hub
 from stolon.loop import callback as _callback_type
 from stolon.loop import watcher as _watcher_type
 
-__all__ = ["format_run_info", "print_run_info", "GreenletTree", "wrap_errors"]
+__all__ = ["format_run_info", "print_run_info", "GreenletTree", "wrap_errors", "assert_switches"]
 
 _RULE = "*" * 80
 
@@ -292,3 +293,74 @@ def _spawner_of(glet):
     """The greenlet that spawned ``glet``, if it is a Greenlet and that one is alive."""
     spawning = getattr(glet, "spawning_greenlet", None)
     return spawning() if spawning is not None else None
+
+
+# -- assert_switches ------------------------------------------------------------------------
+
+class _FailedToSwitch(AssertionError):
+    """The body of an ``assert_switches`` block did not switch (soon enough)."""
+
+
+class assert_switches:
+    """A context manager that fails (``AssertionError``) if its body never switches
+    greenlets: a check, for tests and debugging, that code is cooperative.
+
+    ``max_blocking_time``: the body may run without switching, but not for longer than
+    this many seconds at a time (each stretch counts, the last one up to the end of
+    the block).  ``hub_only``: with ``max_blocking_time``, only switches into the hub
+    end a stretch (switching among other greenlets does not let the loop run).
+
+    Nothing is checked if the body raises.  The error's message says how long the
+    block took, the limit, and which greenlet blocked, with its stack and the run
+    info of ``format_run_info``.  (gevent measures ``max_blocking_time`` differently:
+    from the start of the block to its last switch, or to the last entry into the
+    hub; a long final stretch can then go unreported.)::
+
+        with assert_switches():
+            sock.recv(1)            # parks: passes
+
+        with assert_switches(max_blocking_time=0.1):
+            time.sleep(0.5)         # never switches, too long: fails
+    """
+
+    hub = None
+    tracer = None
+    _entered = None
+
+    def __init__(self, max_blocking_time=None, hub_only=False):
+        self.max_blocking_time = max_blocking_time
+        self.hub_only = hub_only
+
+    def __enter__(self):
+        from stolon._tracer import GreenletTracer, SwitchTimer
+        from stolon.hub import get_hub
+        self.hub = hub = get_hub()
+        if self.max_blocking_time:
+            self.tracer = SwitchTimer(hub, self.hub_only)
+        else:
+            self.tracer = GreenletTracer()
+        self._entered = time.perf_counter()
+        self.tracer.monitor_current_greenlet_blocking()
+        return self
+
+    def __exit__(self, typ, value, tb):
+        tracer, hub = self.tracer, self.hub
+        self.tracer = self.hub = None
+        tracer.kill()
+        if typ is not None:
+            return
+        if self.max_blocking_time:
+            blocked = tracer.longest_until_now() > self.max_blocking_time
+            greenlet = getcurrent()
+        else:
+            greenlet = tracer.did_block(hub)
+            blocked = greenlet is not None
+        if not blocked:
+            return
+        from stolon._tracer import blocking_report
+        message = "To the hub" if self.hub_only else "To any greenlet"
+        message += " in %.4f seconds" % (time.perf_counter() - self._entered,)
+        if self.max_blocking_time:
+            message += " (max allowed %.4f seconds)" % (self.max_blocking_time,)
+        message += "\n" + "\n".join(blocking_report(hub, greenlet, tracer))
+        raise _FailedToSwitch(message)
