@@ -236,7 +236,19 @@ def reaped(pid):
     return False
 
 
-# ---- sockets and logs ----
+# ---- pipes, sockets and logs ----
+
+@pytest.fixture
+def pipe():
+    """``(r, w)`` of a new pipe; what the test leaves open is closed afterwards."""
+    r, w = os.pipe()
+    yield r, w
+    for fd in (r, w):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
 
 def recv_exactly(sock, n):
     """``n`` bytes from ``sock``; fewer if the peer closes first."""

@@ -15,7 +15,7 @@ import stolon.server
 import stolon.socket
 from stolon import backdoor
 from stolon.queue import Empty, Queue
-from conftest import child_env, open_fd_count
+from conftest import child_env, open_fd_count, read_all
 
 LOCAL = ("127.0.0.1", 0)
 PROMPT = b">>> "
@@ -31,7 +31,7 @@ def FD_WARM_UP():
     with serving() as server:
         with open_session(server) as conn:
             conn.sendall(b"quit()\n")
-            assert read_to_end(conn) == b""
+            assert read_all(conn) == b""
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -75,16 +75,6 @@ def read_until(conn, ending, limit=65536):
     return data
 
 
-def read_to_end(conn):
-    """Everything ``conn`` receives until the server closes it."""
-    chunks = []
-    while True:
-        chunk = conn.recv(4096)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-
-
 def ask(conn, line, ending=PROMPT):
     """Send one line (telnet-style CRLF); what the console answers, up to the next prompt."""
     conn.sendall(line + b"\r\n")
@@ -117,7 +107,7 @@ def test_default_banner_is_the_interpreters():
     with serving() as server, connected(server) as conn:
         greeting = read_until(conn, PROMPT).decode()
         conn.sendall(b"quit()\n")
-        assert read_to_end(conn) == b""
+        assert read_all(conn) == b""
     assert greeting == (
         "Python %s on %s\n"
         'Type "help", "copyright", "credits" or "license" for more information.\n'
@@ -133,7 +123,7 @@ def test_given_banner(banner, greeting):
     with serving(banner=banner) as server, connected(server) as conn:
         assert read_until(conn, PROMPT) == greeting
         conn.sendall(b"quit()\n")
-        assert read_to_end(conn) == b""
+        assert read_all(conn) == b""
 
 
 def test_expressions_statements_and_print():
@@ -214,7 +204,7 @@ def test_each_connection_has_its_own_namespace():
             assert ask(third, b"shared").strip() == b"'yes'"
             assert error_line(ask(third, b"mine")).startswith(b"NameError: name 'mine' is not defined")
             third.sendall(b"quit()\n")
-            assert read_to_end(third) == b""
+            assert read_all(third) == b""
         assert server.pool.join(timeout=1)
 
 
@@ -226,7 +216,7 @@ def test_concurrent_sessions():
                 assert ask(conn, b"%d * 1000 + %d" % (n, i)) == b"%d\n" % (n * 1000 + i)
                 stolon.sleep(0)
             conn.sendall(b"quit()\r\n")
-            return read_to_end(conn)
+            return read_all(conn)
 
     with serving() as server:
         jobs = [stolon.spawn(session, n) for n in range(8)]
@@ -247,7 +237,7 @@ def test_quit_ends_only_that_session(command):
             read_until(staying, PROMPT)
             leaving.sendall(command + b"\r\n")
             # closed with nothing more to say (no "now exiting" message)
-            assert read_to_end(leaving) == b""
+            assert read_all(leaving) == b""
             assert ask(staying, b"'still here'") == b"'still here'\n"
         with connected(server) as later:
             assert read_until(later, PROMPT).endswith(b"(InteractiveConsole)\n>>> ")
@@ -265,7 +255,7 @@ def test_end_of_input_ends_the_session(how):
         else:
             conn.sendall(TELNET_INTERRUPT)
         # the console ends the prompt's line, then closes
-        assert read_to_end(conn) == b"\n"
+        assert read_all(conn) == b"\n"
         assert server.pool.join(timeout=1)
 
 
@@ -306,8 +296,8 @@ def test_stop_ends_waiting_sessions(capsys):
     finally:
         server.stop(timeout=0)
     with first, second:
-        assert read_to_end(first) == b""
-        assert read_to_end(second) == b""
+        assert read_all(first) == b""
+        assert read_all(second) == b""
     assert len(server.pool) == 0
     assert live_sessions(server) == []
     assert capsys.readouterr() == ("", "")
@@ -327,7 +317,7 @@ def test_kill_during_a_command_interrupts_only_the_command():
         assert answer.endswith(b"GreenletExit\n>>> ")
         assert ask(conn, b"'alive'") == b"'alive'\n"
         conn.sendall(b"quit()\r\n")
-        assert read_to_end(conn) == b""
+        assert read_all(conn) == b""
         assert server.pool.join(timeout=1)
 
 
@@ -355,7 +345,7 @@ def test_other_greenlets_keep_the_process_streams(capsys):
         # while the console greenlet is parked, this one sees the process's streams
         assert (sys.stdin, sys.stdout, sys.stderr) == real_streams
         conn.sendall(b"quit()\r\n")
-        assert read_to_end(conn) == b""
+        assert read_all(conn) == b""
         assert server.pool.join(timeout=1)
     assert (sys.stdin, sys.stdout, sys.stderr) == real_streams
     out, err = capsys.readouterr()
@@ -386,7 +376,7 @@ def test_streams_follow_the_console_across_switches_and_throws(capsys):
         assert ask(conn, b"sys.stdin.close(); sys.stdout.close(); sys.stderr.close()") == b""
         assert ask(conn, b"2**10") == b"1024\n"
         conn.sendall(b"quit()\r\n")
-        assert read_to_end(conn) == b""
+        assert read_all(conn) == b""
     assert capsys.readouterr() == ("", "")
 
 
@@ -414,7 +404,7 @@ def test_unix_socket_listener():
                 assert read_until(conn, PROMPT) == b"unix\n>>> "
                 assert ask(conn, b"6*7") == b"42\n"
                 conn.sendall(b"quit()\n")
-                assert read_to_end(conn) == b""
+                assert read_all(conn) == b""
             assert server.pool.join(timeout=1)
         finally:
             server.stop(timeout=0)

@@ -29,18 +29,6 @@ def FD_WARM_UP():
     stolon.get_hub().threadpool.apply(int)
 
 
-@pytest.fixture
-def pipe():
-    """``(r, w)`` of a new pipe; what the test leaves open is closed afterwards."""
-    r, w = os.pipe()
-    yield r, w
-    for fd in (r, w):
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-
-
 def is_open(fd):
     try:
         os.fstat(fd)

@@ -33,17 +33,6 @@ def pair():
 
 
 @pytest.fixture
-def pipe():
-    r, w = os.pipe()
-    yield r, w
-    for fd in (r, w):
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-
-
-@pytest.fixture
 def active_count():
     """Asserts the hub's loop has as many active watchers after the test as before."""
     loop = stolon.get_hub().loop
