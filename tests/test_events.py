@@ -212,6 +212,24 @@ print([e.module_name for e in log if isinstance(e, events.GeventDidPatchModuleEv
     assert lines == ["True", "True True", "['time']"]
 
 
+@stolon_only
+@pytest.mark.parametrize("vetoed", ["_thread", "threading"])
+def test_vetoing_either_thread_module_leaves_both_unpatched(vetoed):
+    # gevent patches _thread before it asks about threading, and then hangs at exit
+    lines = run(_RECORD + """
+def veto(event):
+    if isinstance(event, events.GeventWillPatchModuleEvent) and event.module_name == %(vetoed)r:
+        raise events.DoNotPatch
+events.subscribers.insert(0, veto)
+print(monkey.patch_thread())
+print(monkey.is_module_patched("thread"), monkey.is_module_patched("threading"))
+print([type(e).__name__ for e in log])
+""".replace("%(vetoed)r", repr(vetoed)))
+    # the veto stops the vetoed event's delivery, so the recorder sees only the ones before
+    expected_wills = ["GeventWillPatchModuleEvent"] * (0 if vetoed == "_thread" else 1)
+    assert lines == ["False", "False False", repr(expected_wills)]
+
+
 def test_do_not_patch_from_a_did_event_ends_that_patch():
     lines = run(_RECORD + """
 def veto(event):

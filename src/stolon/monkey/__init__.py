@@ -71,20 +71,26 @@ def patch_thread(threading=True, _threading_local=True, Event=True, logging=True
     replaced.
 
     Using ``multiprocessing`` queues (and so ``ProcessPoolExecutor``) after this hangs,
-    as it does under gevent."""
+    as it does under gevent.  ``_thread`` and ``threading`` are patched together or not
+    at all: a ``DoNotPatch`` for either (from its will-patch event) makes this return
+    False with both untouched (gevent would patch ``_thread`` alone, and the interpreter
+    could then not exit)."""
     from stolon.monkey._thread_patch import patch_thread_modules
     pending = [] if _warnings is None else _warnings
     # as gevent, the did-patch events of _thread and threading wait until the threads
     # are all set up (and name the modules 'thread' and 'threading')
     deferred = _module.defer_did_events()
     try:
-        patch_thread_modules(threading=threading, _threading_local=_threading_local, Event=Event,
-                             logging=logging, existing_locks=existing_locks, _warnings=pending)
+        patched = patch_thread_modules(threading=threading, _threading_local=_threading_local,
+                                       Event=Event, logging=logging,
+                                       existing_locks=existing_locks, _warnings=pending)
     finally:
         _module.stop_deferring_did_events()
     _module.send_did_events(deferred, pending)
     if _warnings is None:
         _issue_warnings(pending)
+    if not patched:
+        return False
 
 
 @_ignores_do_not_patch

@@ -20,7 +20,7 @@ import sys
 
 from stolon.monkey._state import get_original, patch_item, queue_warning, remove_item
 
-__all__ = ["patch_module", "PatchRequest", "BadImplements"]
+__all__ = ["patch_module", "PatchRequest", "BadImplements", "will_patch_stdlib_modules"]
 
 
 def notify_patch(event, _warnings=None):
@@ -110,27 +110,40 @@ def _call_hook(source_module, when, target_module, items, pending):
         hook(target_module, items, lambda message: queue_warning(message, pending))
 
 
-def patch_module(target_module, source_module, items=None, _warnings=None,
-                 _patch_kwargs=None, _notify_will_subscribers=True,
-                 _notify_did_subscribers=True, _after_copy=None):
-    """Replace attributes of ``target_module`` with the attributes of the same names
-    of ``source_module``: ``items``, or the source's ``__implements__``.  The source's
-    hooks and the events (see the module docstring) come around the copy.  Returns
-    True, or False if a hook or a subscriber raised ``DoNotPatch``."""
+def _items_of(source_module, items):
     if items is None:
         items = getattr(source_module, "__implements__", None)
         if items is None:
             raise BadImplements(source_module)
+    return items
+
+
+def _will_patch(target_module, source_module, items, _warnings):
+    """The source's will hook, then the will-patch event: False if either raised
+    ``DoNotPatch``."""
     try:
         _call_hook(source_module, "will", target_module, items, _warnings)
-        if _notify_will_subscribers:
-            from stolon.events import GeventWillPatchModuleEvent
-            notify_patch(GeventWillPatchModuleEvent(target_module.__name__, source_module,
-                                                    target_module, items), _warnings)
+        from stolon.events import GeventWillPatchModuleEvent
+        notify_patch(GeventWillPatchModuleEvent(target_module.__name__, source_module,
+                                                target_module, items), _warnings)
     except BaseException as exc:
         if is_do_not_patch(exc):
             return False
         raise
+    return True
+
+
+def patch_module(target_module, source_module, items=None, _warnings=None,
+                 _patch_kwargs=None, _notify_did_subscribers=True, _after_copy=None,
+                 _will_done=False):
+    """Replace attributes of ``target_module`` with the attributes of the same names
+    of ``source_module``: ``items``, or the source's ``__implements__``.  The source's
+    hooks and the events (see the module docstring) come around the copy (the will
+    step is skipped with ``_will_done``: ``will_patch_stdlib_modules`` did it).
+    Returns True, or False if a hook or a subscriber raised ``DoNotPatch``."""
+    items = _items_of(source_module, items)
+    if not _will_done and not _will_patch(target_module, source_module, items, _warnings):
+        return False
     request = PatchRequest(target_module, source_module, items, _patch_kwargs)
     do_patch = getattr(source_module, "_gevent_do_monkey_patch", None)
     if do_patch is None:
@@ -155,14 +168,29 @@ def source_and_target(name):
     return source, target
 
 
+def will_patch_stdlib_modules(names, _warnings=None):
+    """The will step (hook and event) of the standard modules ``names``, all before any
+    of them is patched, for modules that only work patched together: ``{name: items}``
+    to patch each with (``patch_stdlib_module(name, items, _will_done=True)``), or None
+    if one of them was vetoed (then none may be patched)."""
+    items_by_name = {}
+    for name in names:
+        source, target = source_and_target(name)
+        items = items_by_name[name] = list(_items_of(source, None))
+        if not _will_patch(target, source, items, _warnings):
+            return None
+    return items_by_name
+
+
 def patch_stdlib_module(name, items=None, _warnings=None, _patch_kwargs=None,
-                        _after_copy=None):
+                        _after_copy=None, _will_done=False):
     """Patch the standard module ``name`` from ``stolon.<name>`` (``_after_copy(target)``
     runs after the copy, unless the patch was vetoed); returns ``(source, target)``."""
     source, target = source_and_target(name)
     deferred = _deferred_did_events
-    patch_module(target, source, items=items, _warnings=_warnings, _patch_kwargs=_patch_kwargs,
-                 _notify_did_subscribers=deferred is None, _after_copy=_after_copy)
-    if deferred is not None:
+    patched = patch_module(target, source, items=items, _warnings=_warnings,
+                           _patch_kwargs=_patch_kwargs, _notify_did_subscribers=deferred is None,
+                           _after_copy=_after_copy, _will_done=_will_done)
+    if deferred is not None and patched:
         deferred.append((name, source, target))
     return source, target

@@ -21,7 +21,7 @@ import importlib
 import sys
 
 from stolon.monkey._fork_hooks import install_fork_hooks
-from stolon.monkey._module import patch_stdlib_module
+from stolon.monkey._module import patch_stdlib_module, will_patch_stdlib_modules
 from stolon.monkey._state import is_object_patched, patch_item, queue_warning
 
 __all__ = ["patch_thread_modules"]
@@ -35,20 +35,27 @@ _NATIVE_THREAD_USERS = ("stolon.hub", "stolon._abstract_linkable", "stolon.lock"
 
 def patch_thread_modules(threading=True, _threading_local=True, Event=True, logging=True,
                          existing_locks=True, _warnings=None):
-    """The body of ``stolon.monkey.patch_thread`` (see there)."""
+    """The body of ``stolon.monkey.patch_thread`` (see there); False if a subscriber
+    vetoed patching ``_thread`` or ``threading`` (then neither is touched: one
+    without the other leaves the interpreter unable to exit)."""
     for name in _NATIVE_THREAD_USERS:
         importlib.import_module(name)
+    items = will_patch_stdlib_modules(("thread", "threading") if threading else ("thread",),
+                                      _warnings)
+    if items is None:
+        return False
     threading_mod = importlib.import_module("threading")
     main_thread = threading_mod.main_thread()
     on_main_thread = threading_mod.current_thread() is main_thread
     orig_shutdown = threading_mod._shutdown
     already_patched = is_object_patched("threading", "_shutdown")
 
-    patch_stdlib_module("thread", _warnings=_warnings)
+    patch_stdlib_module("thread", items["thread"], _warnings=_warnings, _will_done=True)
     if threading:
         if on_main_thread and not already_patched:
             _rekey_main_thread(threading_mod, main_thread)
-        patch_stdlib_module("threading", _warnings=_warnings)
+        patch_stdlib_module("threading", items["threading"], _warnings=_warnings,
+                            _will_done=True)
         if Event:
             from stolon.event import Event as CooperativeEvent
             patch_item(threading_mod, "Event", CooperativeEvent)
@@ -69,6 +76,7 @@ def patch_thread_modules(threading=True, _threading_local=True, Event=True, logg
                           "threading.main_thread().join() will hang from a greenlet",
                           _warnings)
             _patch_shutdown_elsewhere(threading_mod, main_thread, orig_shutdown)
+    return True
 
 
 def _rekey_main_thread(threading_mod, main_thread):
