@@ -44,7 +44,7 @@ def _no_leaks():
     if hub._threadpool is not None:
         hub._threadpool.kill()
         hub._threadpool = None
-    # the resolver holds the pool it was made with: a killed pool must not stay there
+    # gevent's resolver holds the pool it was made with: a killed pool must not stay there
     hub._resolver = None
     deadline = time.monotonic() + 2
     while _os_threads() != threads and time.monotonic() < deadline:
@@ -192,3 +192,16 @@ def test_resolver_thread_is_the_old_name_of_resolver_thread():
     with pytest.warns(DeprecationWarning):
         old = importlib.import_module("stolon.resolver_thread")
     assert old.Resolver is Resolver and old.__all__ == ["Resolver"]
+
+
+@pytest.mark.skipif(stolon.__name__ != "st" + "olon",
+                    reason="gevent's resolver keeps the pool it was made with, killed or not")
+def test_the_resolver_uses_the_hubs_pool_of_the_moment():
+    hub = get_hub()
+    resolver = get_hub_resolver(hub)
+    old = hub.threadpool
+    assert resolver.pool is old
+    old.kill()
+    del hub.threadpool
+    assert resolver.gethostbyname("localhost") == "127.0.0.1"
+    assert resolver.pool is hub.threadpool is not old

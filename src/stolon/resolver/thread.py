@@ -10,6 +10,7 @@ families and types; the socket module turns them into enums).
 ``get_hub_resolver(hub)`` is ``Hub.resolver``: one resolver per hub, created on use.
 """
 import _socket
+import weakref
 
 from stolon.hub import get_hub
 
@@ -26,14 +27,16 @@ _LOOKUP_ERRORS = (_socket.gaierror, _socket.herror)
 
 class Resolver:
     """``Resolver(hub=None)``: name lookups run in ``hub``'s thread pool (the current
-    thread's hub by default)."""
+    thread's hub by default): the pool the hub has at the time of each lookup, so a
+    pool killed and replaced (``del hub.threadpool``) is not used again."""
 
-    __slots__ = ("pool",)
+    __slots__ = ("_hub",)
 
     def __init__(self, hub=None):
         if hub is None:
             hub = get_hub()
-        self.pool = hub.threadpool
+        # weakly: the hub keeps its resolver
+        self._hub = weakref.ref(hub)
         if _socket.gaierror not in hub.NOT_ERROR:
             # a failed lookup is an answer, not a bug: the hub need not print it
             hub.NOT_ERROR += _LOOKUP_ERRORS
@@ -41,6 +44,14 @@ class Resolver:
     def __repr__(self):
         return "<%s.%s at 0x%x pool=%r>" % (type(self).__module__, type(self).__name__,
                                             id(self), self.pool)
+
+    @property
+    def pool(self):
+        """The hub's thread pool, where the lookups run."""
+        hub = self._hub()
+        if hub is None:
+            raise RuntimeError("the hub of this resolver is gone")
+        return hub.threadpool
 
     def close(self):
         """Nothing to release: the pool belongs to the hub."""
