@@ -4,6 +4,7 @@ validated when assigned, taking effect where gevent's do).
 Validated against gevent (names switched); tests marked "stolon only" use stolon's
 loop backends, stolon's STOLON_ variables or deliberate differences."""
 import os
+import sys
 import textwrap
 
 import pytest
@@ -256,6 +257,28 @@ def test_loop_setting_makes_new_hubs_loops(restore_config):
         assert hub.loop.backend == "poll"
     finally:
         hub.destroy(destroy_loop=True)
+
+
+@pytest.mark.skipif(stolon.__name__ != "st" + "olon", reason="stolon backend names")
+def test_libev_backend_takes_the_first_name_this_system_can_use(restore_config):
+    # one of kqueue and epoll exists (the other not); names are read in any case
+    first = "epoll" if sys.platform.startswith("linux") else "kqueue"
+    for names, expected in (("kqueue,epoll", first), ("epoll,kqueue", first), (" POLL", "poll"),
+                            ("select,poll", "poll")):
+        config.libev_backend = names
+        hub = new_hub()
+        try:
+            assert hub.loop.backend == expected, names
+        finally:
+            hub.destroy(destroy_loop=True)
+
+
+@pytest.mark.skipif(stolon.__name__ != "st" + "olon", reason="gevent's hub fails on a None period")
+def test_memory_monitor_period_zero_means_the_default(restore_config):
+    config.memory_monitor_period = 0
+    assert config.memory_monitor_period == 5.0
+    config.memory_monitor_period = "3"
+    assert config.memory_monitor_period == 3.0
 
 
 def test_libev_backend_setting(restore_config):

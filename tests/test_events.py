@@ -230,6 +230,35 @@ print([type(e).__name__ for e in log])
     assert lines == ["False", "False False", repr(expected_wills)]
 
 
+@stolon_only   # gevent's patch_* functions return None when vetoed
+def test_a_vetoed_patch_function_returns_false():
+    lines = run(_RECORD + """
+def veto(event):
+    if isinstance(event, events.GeventWillPatchModuleEvent):
+        raise events.DoNotPatch
+events.subscribers.insert(0, veto)
+for name in ("time", "socket", "select", "queue", "os", "ssl"):
+    print(name, getattr(monkey, "patch_" + name)(), monkey.is_module_patched(name))
+""")
+    assert lines == ["%s False False" % name for name in ("time", "socket", "select", "queue", "os", "ssl")]
+
+
+def test_patch_module_private_switches_turn_hooks_and_events_off():
+    lines = run(_RECORD + """
+import types
+calls = []
+source = types.ModuleType("source")
+source.value = 1
+source._gevent_will_monkey_patch = lambda *args: calls.append("will hook")
+source._gevent_did_monkey_patch = lambda *args: calls.append("did hook")
+target = types.ModuleType("target")
+print(monkey.patch_module(target, source, items=["value"], _call_hooks=False,
+                          _notify_will_subscribers=False), target.value)
+print(calls, [type(e).__name__ for e in log])
+""")
+    assert lines == ["True 1", "[] ['GeventDidPatchModuleEvent']"]
+
+
 def test_do_not_patch_from_a_did_event_ends_that_patch():
     lines = run(_RECORD + """
 def veto(event):

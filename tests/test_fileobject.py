@@ -389,6 +389,20 @@ def test_thread_on_a_regular_file(tmp_path):
     assert_file_object_closed(exc)
 
 
+@pytest.mark.skipif(stolon.__name__ != "st" + "olon",
+                    reason="gevent takes `threadpool or the hub's`: an idle pool is false")
+def test_thread_uses_the_given_pool_even_when_it_is_idle(tmp_path):
+    from stolon.threadpool import ThreadPool
+    pool = ThreadPool(1)
+    try:
+        assert len(pool) == 0       # idle, so false
+        with FileObjectThread(str(tmp_path / "f"), "w", threadpool=pool) as fobj:
+            assert fobj.threadpool is pool
+            fobj.write("x")
+    finally:
+        pool.kill()
+
+
 class RecordingReader(io.RawIOBase):
     """A raw stream that records the threads that read it and how many reads overlap."""
 

@@ -265,6 +265,31 @@ def test_a_trace_function_installed_before_still_runs(monitor_on):
         settrace(None)
 
 
+@pytest.mark.skipif(UNDER_GEVENT, reason="gevent's tracer removed out of order drops the "
+                                         "trace function installed before it")
+def test_tracers_removed_out_of_order_keep_the_trace_function_before_them():
+    from stolon._tracer import GreenletTracer
+    from stolon import settrace
+    events = []
+
+    def user(event, args):
+        events.append(event)
+
+    settrace(user)
+    try:
+        first = GreenletTracer()
+        second = GreenletTracer()       # chains to first, which chains to user
+        first.kill()                    # not on top: stays, passing events on
+        stolon.sleep(0)
+        assert len(events) == 2 and first.switch_count == 0 and second.switch_count == 2
+        second.kill()                   # on top: puts first back, which steps aside
+        stolon.sleep(0)
+        assert len(events) == 4
+        assert gettrace() is user
+    finally:
+        settrace(None)
+
+
 # -- monitoring functions -----------------------------------------------------------------
 
 def test_add_monitoring_function_runs_periodically_until_removed(monitor_on):

@@ -227,13 +227,27 @@ class BackendLoop:
         return "<stolon loop on %r>" % (self.backend,)
 
 
-def _backend_loop(backend):
-    def make():
+_backend_usable_here = {}
+
+
+def _backend_usable(backend):
+    """Whether stolon's loop can use ``backend`` on this system (asked once)."""
+    usable = _backend_usable_here.get(backend)
+    if usable is None:
         from stolon._core import loop
         try:
             loop(backend, default=False).destroy()
+            usable = True
         except ValueError:
-            raise ImportError("stolon's loop cannot use the %r backend here" % (backend,)) from None
+            usable = False
+        _backend_usable_here[backend] = usable
+    return usable
+
+
+def _backend_loop(backend):
+    def make():
+        if not _backend_usable(backend):
+            raise ImportError("stolon's loop cannot use the %r backend here" % (backend,))
         return BackendLoop(backend)
     return make
 
@@ -260,9 +274,9 @@ class Loop(ImportableSetting):
 @_register
 class LibevBackend(Setting):
     """The backend a new hub's loop uses when ``loop`` does not name one: a list of
-    names, of which the first that stolon's loop has (``epoll``, ``kqueue``,
-    ``poll``) is used; libev's other backends and flags are ignored, and without a
-    usable name the loop takes the best backend."""
+    names (in any case), of which the first that stolon's loop can use on this
+    system (``epoll``, ``kqueue``, ``poll``) is used; libev's other backends and
+    flags are ignored, and without a usable name the loop takes the best backend."""
 
     name = "libev_backend"
     gevent_environment_key = "GEVENT_BACKEND"
@@ -276,7 +290,9 @@ def make_loop(flags=None, default=None):
     if flags is None:
         flags = config.libev_backend
     if flags is not None and not isinstance(flags, str):
-        flags = next((name for name in flags if name in LOOP_BACKENDS), None)
+        names = (str(name).strip().lower() for name in flags)
+        flags = next((name for name in names if name in LOOP_BACKENDS and _backend_usable(name)),
+                     None)
     return config.loop(flags=flags, default=default)
 
 
@@ -423,12 +439,16 @@ class PrintBlockingReports(_BoolSetting):
 @_register
 class MonitorMemoryPeriod(_FloatSetting):
     """How often, in seconds, the main hub's monitor thread checks the process's
-    memory usage (never more often than every 2 seconds).  Read when that thread
-    starts."""
+    memory usage (never more often than every 2 seconds; 0 or an empty variable
+    means the default, 5).  Read when that thread starts."""
 
     name = "memory_monitor_period"
     gevent_environment_key = "GEVENT_MONITOR_MEMORY_PERIOD"
     default = 5
+
+    def _convert(self, value):
+        # a period of None would stop the thread's arithmetic (gevent's hub fails so)
+        return float(value) if value else float(self.default)
 
 
 @_register

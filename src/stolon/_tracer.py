@@ -69,18 +69,21 @@ class GreenletTracer:
         self.previous_trace_function = settrace(self)
 
     def __call__(self, event, args):
-        self.switch_count += 1
-        self.active_greenlet = args[1] if event == "switch" or event == "throw" else None
         previous = self.previous_trace_function
         if self._killed:
             self._uninstall()
+        else:
+            self.switch_count += 1
+            self.active_greenlet = args[1] if event == "switch" or event == "throw" else None
         if previous is not None:
             previous(event, args)
 
     def kill(self):
         """Stop tracing: the previous trace function is installed again.  A trace
         function belongs to its thread, so from another thread this only marks the
-        tracer, which steps aside at the traced thread's next switch."""
+        tracer, which steps aside at the traced thread's next switch.  While a tracer
+        installed after this one still calls it, it stays in the chain and only passes
+        the events on."""
         if self._killed:
             return
         self._killed = True
@@ -88,10 +91,9 @@ class GreenletTracer:
             self._uninstall()
 
     def _uninstall(self):
-        previous = self.previous_trace_function
-        self.previous_trace_function = None
-        # a trace function installed after this one chains to it: leave that in place
         if gettrace() is self:
+            previous = self.previous_trace_function
+            self.previous_trace_function = None
             settrace(previous)
 
     def did_block(self, hub):
@@ -133,6 +135,8 @@ class SwitchTimer(GreenletTracer):
     def __call__(self, event, args):
         was_running = self.active_greenlet
         GreenletTracer.__call__(self, event, args)
+        if self._killed:
+            return
         target = args[1] if event == "switch" or event == "throw" else None
         hub = self.hub
         if self.hub_only and target is not hub and was_running is not hub:

@@ -209,7 +209,8 @@ class FileObjectThread(FileObjectBase):
         lock = kwargs.pop("lock", True)
         threadpool = kwargs.pop("threadpool", None)
         descriptor = OpenDescriptor(*args, **kwargs)
-        self.threadpool = threadpool or get_hub().threadpool
+        # not `or`: an idle pool is false (its len() is its number of tasks)
+        self.threadpool = threadpool if threadpool is not None else get_hub().threadpool
         if lock is True:
             lock = Semaphore()
         elif not lock:

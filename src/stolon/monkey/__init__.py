@@ -39,6 +39,11 @@ __all__ = ["patch_all", "patch_builtins", "patch_dns", "patch_os", "patch_queue"
            "is_object_patched", "patch_module", "main", "MonkeyPatchWarning"]
 
 
+def _vetoed_as_false(patched):
+    # a patch_* function returns None when it patched, False when it was vetoed
+    return False if patched is None else None
+
+
 def _ignores_do_not_patch(patch):
     # a DoNotPatch that escapes a patch (from a did-patch subscriber) ends just that
     # patch, which then returns False
@@ -56,7 +61,7 @@ def _ignores_do_not_patch(patch):
 @_ignores_do_not_patch
 def patch_time():
     """Replace ``time.sleep`` with ``stolon.time.sleep`` (``stolon.sleep``)."""
-    _patch_module("time")
+    return _vetoed_as_false(_patch_module("time"))
 
 
 @_ignores_do_not_patch
@@ -102,7 +107,8 @@ def patch_socket(dns=True, aggressive=True):
     items = socket.__implements__
     if not dns:
         items = [name for name in items if name not in socket.__dns__]
-    _patch_module("socket", items=items)
+    if _patch_module("socket", items=items) is None:
+        return False
     if aggressive and "ssl" not in socket.__implements__:
         remove_item(sys.modules["socket"], "ssl")
 
@@ -112,7 +118,7 @@ def patch_dns():
     """Replace the name resolution functions of ``socket`` (``getaddrinfo``,
     ``gethostbyname``, ...) with ones that use the hub's resolver."""
     from stolon import socket
-    _patch_module("socket", items=socket.__dns__)
+    return _vetoed_as_false(_patch_module("socket", items=socket.__dns__))
 
 
 @_ignores_do_not_patch
@@ -122,7 +128,8 @@ def patch_select(aggressive=True):
     def remove_blocking(target):
         for name in ("epoll", "kqueue", "kevent", "devpoll"):
             remove_item(target, name)
-    _patch_module("select", _after_copy=remove_blocking if aggressive else None)
+    return _vetoed_as_false(_patch_module("select",
+                                          _after_copy=remove_blocking if aggressive else None))
 
 
 @_ignores_do_not_patch
@@ -150,14 +157,14 @@ def patch_selectors(aggressive=True):
         poll_selector = getattr(selectors, "PollSelector", None)
         if poll_selector is not None and hasattr(poll_selector, "_selector_cls"):
             poll_selector._selector_cls = poll
-    _patch_module("selectors", _after_copy=make_cooperative)
+    return _vetoed_as_false(_patch_module("selectors", _after_copy=make_cooperative))
 
 
 @_ignores_do_not_patch
 def patch_queue():
     """Replace ``queue.Queue``, ``PriorityQueue``, ``LifoQueue`` and ``SimpleQueue``
     with the cooperative queues."""
-    _patch_module("queue")
+    return _vetoed_as_false(_patch_module("queue"))
 
 
 @_ignores_do_not_patch
@@ -165,21 +172,21 @@ def patch_os():
     """Patch ``os`` from ``stolon.os`` (``fork``, and ``waitpid`` where it is
     cooperative).  Use it with ``patch_signal`` so that SIGCHLD handling and
     ``waitpid`` agree; ``patch_all`` does both."""
-    _patch_module("os")
+    return _vetoed_as_false(_patch_module("os"))
 
 
 @_ignores_do_not_patch
 def patch_signal():
     """Patch ``signal`` from ``stolon.signal``, so that ``signal.signal`` works with a
     patched ``os``."""
-    _patch_module("signal")
+    return _vetoed_as_false(_patch_module("signal"))
 
 
 @_ignores_do_not_patch
 def patch_subprocess():
     """Replace ``subprocess.Popen``, ``call``, ``check_call``, ``check_output``,
     ``run`` ... with the cooperative versions of ``stolon.subprocess``."""
-    _patch_module("subprocess")
+    return _vetoed_as_false(_patch_module("subprocess"))
 
 
 def _modules_referring_to(obj, excluded_names):
@@ -207,9 +214,10 @@ def patch_ssl(_warnings=None, _first_time=True):
     ``SSLContext`` (they stay unpatched)."""
     ssl_before = sys.modules.get("ssl")
     original_context = getattr(ssl_before, "SSLContext", None) if _first_time else None
-    _patch_module("ssl", _warnings=_warnings)
+    if _patch_module("ssl", _warnings=_warnings) is None:
+        return False
     if original_context is None:
-        return
+        return None
     modules, subclasses = _modules_referring_to(
         original_context, ("ssl", "stolon.ssl", "stolon._ssl", "stolon._sslcommon"))
     if not (modules or subclasses):

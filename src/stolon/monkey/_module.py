@@ -118,14 +118,16 @@ def _items_of(source_module, items):
     return items
 
 
-def _will_patch(target_module, source_module, items, _warnings):
+def _will_patch(target_module, source_module, items, _warnings, call_hook=True, notify=True):
     """The source's will hook, then the will-patch event: False if either raised
     ``DoNotPatch``."""
     try:
-        _call_hook(source_module, "will", target_module, items, _warnings)
-        from stolon.events import GeventWillPatchModuleEvent
-        notify_patch(GeventWillPatchModuleEvent(target_module.__name__, source_module,
-                                                target_module, items), _warnings)
+        if call_hook:
+            _call_hook(source_module, "will", target_module, items, _warnings)
+        if notify:
+            from stolon.events import GeventWillPatchModuleEvent
+            notify_patch(GeventWillPatchModuleEvent(target_module.__name__, source_module,
+                                                    target_module, items), _warnings)
     except BaseException as exc:
         if is_do_not_patch(exc):
             return False
@@ -134,15 +136,19 @@ def _will_patch(target_module, source_module, items, _warnings):
 
 
 def patch_module(target_module, source_module, items=None, _warnings=None,
-                 _patch_kwargs=None, _notify_did_subscribers=True, _after_copy=None,
+                 _patch_kwargs=None, _notify_will_subscribers=True,
+                 _notify_did_subscribers=True, _call_hooks=True, _after_copy=None,
                  _will_done=False):
     """Replace attributes of ``target_module`` with the attributes of the same names
     of ``source_module``: ``items``, or the source's ``__implements__``.  The source's
-    hooks and the events (see the module docstring) come around the copy (the will
-    step is skipped with ``_will_done``: ``will_patch_stdlib_modules`` did it).
-    Returns True, or False if a hook or a subscriber raised ``DoNotPatch``."""
+    hooks and the events (see the module docstring) come around the copy; gevent's
+    private switches turn them off (``_call_hooks``, ``_notify_will_subscribers``,
+    ``_notify_did_subscribers``), and ``_will_done`` skips the will step, which
+    ``will_patch_stdlib_modules`` did.  Returns True, or False if a hook or a
+    subscriber raised ``DoNotPatch``."""
     items = _items_of(source_module, items)
-    if not _will_done and not _will_patch(target_module, source_module, items, _warnings):
+    if not _will_done and not _will_patch(target_module, source_module, items, _warnings,
+                                          _call_hooks, _notify_will_subscribers):
         return False
     request = PatchRequest(target_module, source_module, items, _patch_kwargs)
     do_patch = getattr(source_module, "_gevent_do_monkey_patch", None)
@@ -152,7 +158,8 @@ def patch_module(target_module, source_module, items=None, _warnings=None,
         do_patch(request)
     if _after_copy is not None:
         _after_copy(target_module)
-    _call_hook(source_module, "did", target_module, items, _warnings)
+    if _call_hooks:
+        _call_hook(source_module, "did", target_module, items, _warnings)
     if _notify_did_subscribers:
         from stolon.events import GeventDidPatchModuleEvent
         notify_patch(GeventDidPatchModuleEvent(target_module.__name__, source_module,
@@ -185,12 +192,15 @@ def will_patch_stdlib_modules(names, _warnings=None):
 def patch_stdlib_module(name, items=None, _warnings=None, _patch_kwargs=None,
                         _after_copy=None, _will_done=False):
     """Patch the standard module ``name`` from ``stolon.<name>`` (``_after_copy(target)``
-    runs after the copy, unless the patch was vetoed); returns ``(source, target)``."""
+    runs after the copy); returns ``(source, target)``, or None if the patch was vetoed
+    (``DoNotPatch``)."""
     source, target = source_and_target(name)
     deferred = _deferred_did_events
     patched = patch_module(target, source, items=items, _warnings=_warnings,
                            _patch_kwargs=_patch_kwargs, _notify_did_subscribers=deferred is None,
                            _after_copy=_after_copy, _will_done=_will_done)
-    if deferred is not None and patched:
+    if not patched:
+        return None
+    if deferred is not None:
         deferred.append((name, source, target))
     return source, target
