@@ -123,6 +123,39 @@ def test_handle_error_uses_exception_stream():
     assert "ctx-name failed with ValueError" in text
 
 
+@pytest.mark.skipif(stolon.__name__ != "st" + "olon",
+                    reason="gevent's handle_error raises what printing the report raised")
+def test_a_report_that_cannot_be_written_does_not_stop_the_hub(monkeypatch):
+    # out of file descriptors, a traceback cannot read source lines: the hub writes
+    # the error's one line instead, and goes on
+    import stolon.hub
+
+    def no_descriptors(*args, **kwargs):
+        raise OSError(24, "Too many open files")
+
+    hub = stolon.get_hub()
+    stream = io.StringIO()
+    hub.exception_stream = stream
+    monkeypatch.setattr(stolon.hub.traceback, "print_exception", no_descriptors)
+    ran = []
+    try:
+        stolon.spawn_raw(lambda: 1 / 0)
+        stolon.spawn_raw(ran.append, "after")
+        stolon.sleep(0.01)
+
+        class Unwritable:
+            def write(self, text):
+                raise OSError(9, "Bad file descriptor")
+        hub.exception_stream = Unwritable()
+        stolon.spawn_raw(lambda: 1 / 0)
+        stolon.spawn_raw(ran.append, "after an unwritable stream")
+        stolon.sleep(0.01)
+    finally:
+        del hub.exception_stream
+    assert ran == ["after", "after an unwritable stream"]
+    assert "failed with ZeroDivisionError: division by zero (no traceback: " in stream.getvalue()
+
+
 def test_a_false_exception_stream_disables_printing(capsys):
     hub = stolon.get_hub()
     hub.exception_stream = None

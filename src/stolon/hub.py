@@ -198,6 +198,20 @@ class Hub(HubBase):
         stream = self.exception_stream
         if not stream:
             return
+        try:
+            self._write_report(stream, context, type, value, tb)
+        except Exception as failure:
+            # Writing the report failed: with no file descriptor left, say, a
+            # traceback cannot read source lines (nor import what it needs).  The
+            # hub must go on: the error's one line, if even that can be written.
+            where = context if isinstance(context, str) else context.__class__.__name__
+            try:
+                stream.write("%s failed with %s: %s (no traceback: %s)\n"
+                             % (where, getattr(type, "__name__", type), value, failure))
+            except Exception:
+                pass
+
+    def _write_report(self, stream, context, type, value, tb):
         traceback.print_exception(type, value, tb, file=stream)
         del tb
         stream.write(_gmctime())
