@@ -1,6 +1,5 @@
 """stolon.loop.loop: creation, run modes, break, ref/unref, time, errors, bad input."""
 import os
-import sys
 
 import pytest
 

@@ -1,6 +1,5 @@
 """stolon.loop lifetimes: dropped watchers, destroy, GC, fd and object leaks, threads, scale."""
 import gc
-import os
 import socket
 import sys
 import threading

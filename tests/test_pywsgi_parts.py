@@ -4,7 +4,6 @@ configuration (environ, logs, max_accept, handler_class) -- and HTTPS, when
 stolon.ssl is there."""
 import io
 import logging
-import os
 import pickle
 import warnings
 

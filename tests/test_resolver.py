@@ -14,14 +14,7 @@ import pytest
 import stolon
 from stolon.hub import get_hub
 
-try:
-    from stolon.resolver.thread import Resolver, get_hub_resolver
-except ImportError:
-    # gevent: its resolver lives elsewhere and Hub.resolver is the cached one
-    from stolon.resolver.thread import Resolver
-
-    def get_hub_resolver(hub=None):
-        return (hub or get_hub()).resolver
+from stolon.resolver.thread import Resolver
 
 INVALID_NAME = "no-such-host.invalid"
 
@@ -55,11 +48,11 @@ def _no_leaks():
 
 @pytest.fixture
 def resolver():
-    return get_hub_resolver()
+    return get_hub().resolver
 
 
 def test_resolver_is_cached_on_the_hub(resolver):
-    assert resolver is get_hub_resolver() is get_hub()._resolver
+    assert resolver is get_hub().resolver is get_hub()._resolver
     assert socket.gaierror in get_hub().NOT_ERROR
 
 
@@ -139,12 +132,12 @@ def test_resolver_of_another_thread_hub():
 
     def in_thread():
         hub = get_hub()
-        box["address"] = get_hub_resolver(hub).gethostbyname("localhost")
-        box["separate"] = get_hub_resolver(hub) is not box["main"]
+        box["address"] = hub.resolver.gethostbyname("localhost")
+        box["separate"] = hub.resolver is not box["main"]
         hub.destroy(True)
         box["closed"] = hub._resolver is None and hub._threadpool is None
 
-    box["main"] = get_hub_resolver()
+    box["main"] = get_hub().resolver
     t = threading.Thread(target=in_thread)
     t.start()
     t.join(2)
@@ -198,7 +191,7 @@ def test_resolver_thread_is_the_old_name_of_resolver_thread():
                     reason="gevent's resolver keeps the pool it was made with, killed or not")
 def test_the_resolver_uses_the_hubs_pool_of_the_moment():
     hub = get_hub()
-    resolver = get_hub_resolver(hub)
+    resolver = hub.resolver
     old = hub.threadpool
     assert resolver.pool is old
     old.kill()

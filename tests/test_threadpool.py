@@ -17,13 +17,6 @@ from stolon.exceptions import InvalidThreadUseError
 from stolon.hub import get_hub
 from stolon.threadpool import ThreadPool, ThreadPoolExecutor
 
-try:
-    from stolon.threadpool import get_hub_threadpool
-except ImportError:
-    # gevent has no function: its Hub.threadpool property is the same thing
-    def get_hub_threadpool(hub=None):
-        return (hub or get_hub()).threadpool
-
 
 def _os_threads():
     return len(os.listdir("/proc/self/task"))
@@ -358,8 +351,8 @@ def test_repr(pool):
 # -- the hub's pool ------------------------------------------------------------------------
 
 def test_hub_threadpool_is_created_once():
-    pool = get_hub_threadpool()
-    assert pool is get_hub_threadpool() is get_hub()._threadpool
+    pool = get_hub().threadpool
+    assert pool is get_hub().threadpool is get_hub()._threadpool
     assert pool.maxsize == get_hub().threadpool_size == 10
     assert pool.apply(lambda: 3) == 3
 
@@ -370,7 +363,7 @@ def test_hub_destroy_kills_its_threadpool():
 
     def in_thread():
         hub = get_hub()
-        pool = get_hub_threadpool(hub)
+        pool = hub.threadpool
         box["value"] = pool.apply(lambda: "done")
         hub.destroy(True)
         box["size"] = pool.size

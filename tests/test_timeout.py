@@ -1,6 +1,5 @@
 """Timeout and with_timeout."""
 import gc
-import os
 
 import pytest
 

@@ -62,6 +62,22 @@ static int stl__take_arrivals(PyObject *obj, PyObject *links)
     return rc;
 }
 
+/* The Python notifier's `finally`: no late arrivals and no notifier queued, so
+ * that the next notification can happen whatever failed before.  Keeps an error
+ * already raised (the first one is the one to report): 0, or -1 with an error. */
+static int stl__end_round(PyObject *obj)
+{
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    int rc = stl__set_none(obj, s_arrived) < 0 || stl__set_none(obj, s_notifier) < 0 ? -1 : 0;
+    if (t == NULL)
+        return rc;
+    if (rc < 0)
+        PyErr_Clear();
+    PyErr_Restore(t, v, tb);
+    return -1;
+}
+
 /* The hand-off: pop the link, call link(obj), then the bookkeeping the
  * Python notifier does after it. */
 static int stl__hand_off(PyObject *obj, PyObject *links)
@@ -89,7 +105,7 @@ static int stl__hand_off(PyObject *obj, PyObject *links)
     /* the woken greenlet may have waited again, arriving late behind this
      * notification: its link joins the next round instead of being dropped */
     int rc = stl__take_arrivals(obj, links);
-    if (rc == 0 && (stl__set_none(obj, s_arrived) < 0 || stl__set_none(obj, s_notifier) < 0))
+    if (stl__end_round(obj) < 0)
         rc = -1;
     else if (rc == 0 && PyList_GET_SIZE(links) > 0)
         rc = stl__call_method(obj, s_check_and_notify, NULL);

@@ -99,7 +99,14 @@ static PyObject *stl__method(stl_sockmethod *m, PyObject *self, PyObject *const 
     call[n++] = flags;
     call[n++] = hub;
     call[n++] = watcher;
+    /* The slots lend them: the call may park, and another greenlet may meanwhile
+     * replace the socket's hub or drop its watcher; a vectorcall's caller owns
+     * its arguments, so this one does too. */
+    Py_INCREF(hub);
+    Py_INCREF(watcher);
     PyObject *r = m->impl(NULL, call, n);
+    Py_DECREF(watcher);
+    Py_DECREF(hub);
     Py_DECREF(fd);
     return r;
 }

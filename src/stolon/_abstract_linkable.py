@@ -106,13 +106,8 @@ class AbstractLinkable:
         # a link of the round being notified comes first in the queue, as it was
         # linked first
         pending = self._pending
-        try:
-            if pending and callback in pending:
-                pending.remove(callback)
-            else:
-                self._links.remove(callback)
-        except ValueError:
-            pass
+        if not (pending and _remove(pending, callback)):
+            _remove(self._links, callback)
         notifier = self._notifier
         if notifier is not None and notifier.pending and not self._links and not self._arrived:
             # nobody left to notify: drop the queued notifier (and its reference to us)
@@ -320,10 +315,7 @@ class AbstractLinkable:
         self.unlink(link)
         arrived = self._arrived
         if arrived:
-            try:
-                arrived.remove(link)
-            except ValueError:
-                pass
+            _remove(arrived, link)
 
     def _park(self, late):
         """Link the current greenlet and switch to the hub until a link call resumes
@@ -398,6 +390,15 @@ class AbstractLinkable:
         self._notifier = None
         self._pending = None
         self._arrived = None
+
+
+def _remove(links, link):
+    """Remove the first ``link`` from ``links``: whether it was there."""
+    try:
+        links.remove(link)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_parked_greenlet(link):

@@ -14,7 +14,8 @@ no hub: a task that uses a cooperative function (``stolon.sleep``) creates a hub
 own in that thread, which is destroyed when the worker exits.
 
 Each hub has a lazily created pool for blocking helpers such as the DNS resolver:
-``get_hub_threadpool(hub)`` (``Hub.threadpool``).
+``Hub.threadpool`` (of ``stolon.config.threadpool``'s class, with ``hub.threadpool_size``
+threads at most, idle ones exiting after ``config.threadpool_idle_task_timeout`` seconds).
 """
 import concurrent.futures
 import os
@@ -36,7 +37,7 @@ from stolon.lock import Semaphore
 from stolon.pool import GroupMappingMixin
 from stolon.timeout import Timeout
 
-__all__ = ["ThreadPool", "ThreadResult", "ThreadPoolExecutor", "get_hub_threadpool"]
+__all__ = ["ThreadPool", "ThreadResult", "ThreadPoolExecutor"]
 
 # the shortest and longest pause while waiting for workers to take or finish tasks
 _MIN_POLL_DELAY = 0.0005
@@ -452,14 +453,6 @@ class ThreadResult:
         self.context = context
         self.exc_info = exc_info
         self.async_watcher.send()
-
-
-def get_hub_threadpool(hub=None):
-    """``hub.threadpool`` (the current thread's hub by default): made on first use, of
-    ``stolon.config.threadpool``'s class, with ``hub.threadpool_size`` threads at most,
-    idle threads exiting after ``config.threadpool_idle_task_timeout`` seconds.
-    ``Hub.destroy()`` kills it."""
-    return (get_hub() if hub is None else hub).threadpool
 
 
 # -- concurrent.futures ------------------------------------------------------------------

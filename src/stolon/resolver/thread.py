@@ -7,14 +7,14 @@ running.  Errors are the stdlib's (``socket.gaierror``, ``socket.herror``), rais
 the calling greenlet.  Results are what ``_socket`` returns (plain integers for
 families and types; the socket module turns them into enums).
 
-``get_hub_resolver(hub)`` is ``Hub.resolver``: one resolver per hub, created on use.
+``Hub.resolver`` makes one per hub on first use (of ``stolon.config.resolver``'s class).
 """
 import _socket
 import weakref
 
 from stolon.hub import get_hub
 
-__all__ = ["Resolver", "get_hub_resolver"]
+__all__ = ["Resolver"]
 
 _gethostbyname = _socket.gethostbyname
 _gethostbyname_ex = _socket.gethostbyname_ex
@@ -86,9 +86,3 @@ class Resolver:
             if "." in candidate:
                 return candidate
         return hostname
-
-
-def get_hub_resolver(hub=None):
-    """``hub.resolver`` (the current thread's hub by default): made on first use, of
-    ``stolon.config.resolver``'s class.  ``Hub.destroy()`` closes it."""
-    return (get_hub() if hub is None else hub).resolver
