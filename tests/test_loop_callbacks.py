@@ -181,3 +181,63 @@ def test_many_queued_callbacks_run_in_order_and_leave_nothing_behind(loop_any):
     del ran[:]
     gc.collect()
     assert len(gc.get_objects()) - before < 50
+
+
+def _busy(seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+def test_timer_started_by_a_callback_counts_from_the_present(loop_any):
+    # gevent's rule: while run_callback callbacks run, timer.start() (update=None)
+    # refreshes the loop's time first; elsewhere the iteration's cached time holds
+    moved = {}
+
+    def start_after_work(name, kwargs={}):
+        before = loop_any.now()
+        _busy(0.03)
+        timer = loop_any.timer(10)
+        timer.start(lambda: None, **kwargs)
+        moved[name] = loop_any.now() - before
+        timer.stop()
+
+    loop_any.run_callback(start_after_work, "callback")
+    loop_any.run_callback(start_after_work, "callback, update=None", {"update": None})
+    loop_any.run_callback(start_after_work, "callback, update=False", {"update": False})
+    loop_any.run()
+    watcher = loop_any.timer(0)
+    watcher.start(start_after_work, "timer callback")
+    loop_any.run()
+    watcher = loop_any.timer(0)
+    watcher.start(start_after_work, "timer callback, update=True", {"update": True})
+    loop_any.run()
+    assert moved["callback"] >= 0.03
+    assert moved["callback, update=None"] >= 0.03
+    assert moved["callback, update=False"] == 0
+    assert moved["timer callback"] == 0
+    assert moved["timer callback, update=True"] >= 0.03
+
+
+def test_time_is_refreshed_after_the_callbacks(loop_any):
+    # the wait that follows a long drain counts from its end: a timer started
+    # before the drain is not made to look overdue by less than the drain took
+    seen = []
+    loop_any.run_callback(_busy, 0.03)
+    loop_any.run_callback(lambda: seen.append(loop_any.now()))
+    start = loop_any.now()
+    loop_any.run()
+    assert seen[0] == start       # callbacks all see the iteration's time...
+    assert loop_any.now() - start >= 0.03   # ...and the loop reads the clock after them
+
+
+def test_spawn_later_after_work_does_not_fire_early():
+    import stolon
+    stolon.sleep(0)          # the main greenlet now runs from a callback
+    _busy(0.03)
+    order = []
+    later = stolon.spawn_later(0.01, order.append, "timer")
+    stolon.idle()
+    order.append("idle returned")
+    later.join()
+    assert order == ["idle returned", "timer"]

@@ -62,6 +62,10 @@ struct stl_pyloop {
     stl_timer timer0;           /* armed when a drain hit the time slice */
     PyThreadState *saved;       /* set while the GIL is released around the poll */
     int gil_phase;              /* the prepare phase allows the poll to release the GIL */
+    /* set while the FIFO drains: timer.start() then counts from the real present
+     * (gevent's rule: a greenlet resumed by a callback may have run long since the
+     * iteration read the clock) */
+    int running_callbacks;
     /* KeyboardInterrupt/SystemExit (or a failing handle_error) waiting for run() */
     PyObject *exc_type, *exc_value, *exc_tb;
     char is_default;

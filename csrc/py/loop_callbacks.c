@@ -248,6 +248,9 @@ static void stl__cbq_drain(stl_pyloop *pl)
 {
     double start = stl__mono(), slice = stl__switch_interval();
     int until_check = STL_CALLBACK_CHECK_COUNT;
+    /* a callback may run a nested loop, which drains too */
+    int was_running = pl->running_callbacks;
+    pl->running_callbacks = 1;
     while (pl->cb_head != NULL && pl->loop != NULL) {
         stl_pycallback *c = pl->cb_head;
         pl->cb_head = c->next;
@@ -282,6 +285,10 @@ static void stl__cbq_drain(stl_pyloop *pl)
                 break;
         }
     }
+    pl->running_callbacks = was_running;
+    /* the poll's timeout and the timers due next count from after the callbacks */
+    if (pl->loop != NULL)
+        stl_loop_update_now(pl->loop);
 }
 
 /* The internal prepare watcher: signals, the FIFO, then the GIL goes for the poll. */

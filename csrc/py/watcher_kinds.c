@@ -338,8 +338,10 @@ static PyGetSetDef io_getset[] = {
 
 /* ---- timer ---- */
 
-/* update=... among the keywords of timer.start and again (the only one); -1 on error. */
-static int stl__update_kw(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, int dflt)
+/* update=... among the keywords of timer.start and again (the only one); -1 on error.
+ * start() takes update=None as "the default" (gevent's signature), again() as false. */
+static int stl__update_kw(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, int dflt,
+                          int none_is_default)
 {
     Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
     if (nk == 0)
@@ -348,12 +350,15 @@ static int stl__update_kw(PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
         PyErr_SetString(PyExc_TypeError, "the only keyword argument is 'update'");
         return -1;
     }
+    if (none_is_default && args[nargs] == Py_None)
+        return dflt;
     return PyObject_IsTrue(args[nargs]);
 }
 
 static PyObject *timer_start(stl_pywatcher *w, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    int update = stl__update_kw(args, nargs, kwnames, 0);
+    int update = stl__update_kw(args, nargs, kwnames,
+                                w->loop != NULL && w->loop->running_callbacks, 1);
     if (update < 0 || stl_pyloop_check(w->loop) < 0 || stl__pw_set_callback(w, args, nargs) < 0)
         return NULL;
     if (update)
@@ -365,7 +370,7 @@ static PyObject *timer_start(stl_pywatcher *w, PyObject *const *args, Py_ssize_t
 
 static PyObject *timer_again(stl_pywatcher *w, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    int update = stl__update_kw(args, nargs, kwnames, 1);
+    int update = stl__update_kw(args, nargs, kwnames, 1, 0);
     if (update < 0 || w->closed || stl_pyloop_check(w->loop) < 0 || stl__pw_set_callback(w, args, nargs) < 0) {
         if (w->closed && !PyErr_Occurred())
             PyErr_SetString(PyExc_ValueError, "operation on closed watcher");
@@ -425,7 +430,8 @@ static int timer_set_repeat(stl_pywatcher *w, PyObject *v, void *c)
 
 static PyMethodDef timer_methods[] = {
     {"start", (PyCFunction)(void (*)(void))timer_start, METH_FASTCALL | METH_KEYWORDS,
-     "start(callback, *args, update=False)"},
+     "start(callback, *args, update=None): update=None refreshes the loop's time first "
+     "only while run_callback callbacks run (gevent's rule)."},
     {"again", (PyCFunction)(void (*)(void))timer_again, METH_FASTCALL | METH_KEYWORDS,
      "again(callback, *args, update=True): restart at now + repeat (libev's again)."},
     {NULL}
