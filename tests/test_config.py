@@ -217,14 +217,13 @@ def test_print_help(monkeypatch, capsys):
 
 @stolon_only
 def test_stolon_short_names(monkeypatch):
-    # stolon only: no ares or dnspython resolver; stolon's loop backends
+    # stolon only: gevent's ares and dnspython resolvers are stolon's dns resolver;
+    # stolon's loop backends
     c = fresh_config(monkeypatch)
-    with pytest.raises(ImportError, match="stolon has no 'ares' resolver"):
-        c.resolver = "ares"
-    with pytest.raises(ImportError, match="'dnspython'"):
-        c.resolver = "dnspython"
-    c.resolver = "ares,dnspython,block"
-    assert c.resolver.__module__ == "stolon.resolver.blocking"
+    from stolon.resolver.dns import Resolver as DNSResolver
+    for name in ("dns", "ares", "dnspython", "nosuch.module,dnspython"):
+        c.resolver = name
+        assert c.resolver is DNSResolver
     from stolon.loop import loop, supported_backends
     for name in ("default", "libev-cext", "libuv", "libev-cffi", "libuv-cffi"):
         c.loop = name

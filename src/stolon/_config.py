@@ -298,20 +298,14 @@ def make_loop(flags=None, default=None):
 
 # -- helpers of the hub -------------------------------------------------------------------
 
-def _unavailable(kind, what):
-    def fail():
-        raise ImportError("stolon has no %r resolver (gevent's uses %s); use 'thread' or "
-                          "'block'" % (kind, what))
-    return fail
-
-
 @_register
 class Resolver(ImportableSetting):
     """The class of a hub's DNS resolver (called as ``cls(hub=hub)`` when the hub
     first resolves a name).  ``'thread'``: lookups run in the hub's thread pool;
-    ``'block'``: the C library's functions, blocking the calling thread.  gevent's
-    ``'ares'`` and ``'dnspython'`` do not exist in stolon: naming them raises
-    ImportError (in a list, the next name is tried)."""
+    ``'dns'`` (also gevent's names ``'ares'`` and ``'dnspython'``, whose libraries
+    stolon does not need): stolon's own stub resolver, which asks the nameservers
+    itself over cooperative sockets; ``'block'``: the C library's functions,
+    blocking the calling thread."""
 
     name = "resolver"
     gevent_environment_key = "GEVENT_RESOLVER"
@@ -319,9 +313,37 @@ class Resolver(ImportableSetting):
     shortnames = {
         "thread": "stolon.resolver.thread.Resolver",
         "block": "stolon.resolver.blocking.Resolver",
-        "ares": _unavailable("ares", "c-ares"),
-        "dnspython": _unavailable("dnspython", "dnspython"),
+        "dns": "stolon.resolver.dns.Resolver",
+        "ares": "stolon.resolver.dns.Resolver",
+        "dnspython": "stolon.resolver.dns.Resolver",
     }
+
+
+@_register
+class ResolverNameservers(Setting):
+    """The nameservers the ``'dns'`` resolver asks instead of resolv.conf's: a list
+    of ``'ip'``, ``'ip:port'`` or ``'[ipv6]:port'`` strings (comma-separated in the
+    environment); None for resolv.conf's.  Read when a resolver is made.  The
+    ``'thread'`` and ``'block'`` resolvers use the C library's configuration."""
+
+    name = "resolver_nameservers"
+    gevent_environment_key = "GEVENT_RESOLVER_NAMESERVERS"
+    validate = staticmethod(validate_anything)
+
+    def _convert(self, value):
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()] or None
+        return value
+
+
+@_register
+class ResolverTimeout(_FloatSetting):
+    """Seconds the ``'dns'`` resolver waits for each nameserver on each try (as
+    c-ares' timeout, which gevent's ``'ares'`` resolver passes this to); None for
+    resolv.conf's ``options timeout`` (5 by default).  Read when a resolver is made."""
+
+    name = "resolver_timeout"
+    gevent_environment_key = "GEVENT_RESOLVER_TIMEOUT"
 
 
 @_register

@@ -2,6 +2,10 @@
 
 - ``stolon.resolver.thread.Resolver``: each lookup runs the C library's function in a
   thread of the hub's pool (the default: ``Hub.resolver`` makes one on first use).
+- ``stolon.resolver.dns.Resolver``: a stub resolver in Python that asks the
+  nameservers of resolv.conf (or of its ``nameservers`` argument) itself, over
+  stolon's cooperative sockets, after the hosts file; no threads (config name
+  ``'dns'``, and gevent's ``'ares'`` and ``'dnspython'``).
 - ``stolon.resolver.blocking.Resolver``: the C library's functions called directly,
   in the calling thread (not cooperative: a slow lookup stops every greenlet).
 
