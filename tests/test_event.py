@@ -468,6 +468,40 @@ def test_the_woken_greenlet_may_wait_again_at_once():
     assert [w.get(timeout=2) for w in waiters] == [(True, True)] * 3
 
 
+@pytest.mark.parametrize("waiters", [1, 2])
+def test_a_woken_greenlets_second_wait_is_served_in_the_same_round(waiters):
+    # gevent serves a wait that arrives during the notification in that same
+    # callback: no greenlet queued meanwhile runs between the two waits (one
+    # waiter takes the C hand-off, two the Python notifier)
+    log = []
+    event = Event()
+    result = AsyncResult()
+
+    def wait_twice(name, waitable, wait):
+        log.append((name, getattr(waitable, wait)()))
+        log.append((name, getattr(waitable, wait)()))
+
+    def other():
+        stolon.sleep(0)
+        log.append("other")
+
+    # Event.wait() parks behind the round under way (served at its end);
+    # AsyncResult.get() of a set result returns at once
+    event_order = [(i, True) for i in range(waiters)] * 2
+    result_order = [(i, 5) for i in range(waiters) for _ in range(2)]
+    for waitable, wait, set_it, order in ((event, "wait", event.set, event_order),
+                                          (result, "get", lambda: result.set(5), result_order)):
+        del log[:]
+        glets = [stolon.spawn(wait_twice, i, waitable, wait) for i in range(waiters)]
+        stolon.sleep(0)
+        setter = stolon.spawn(set_it)
+        stolon.sleep(0)         # the setter has run: the notification is queued
+        glets.append(stolon.spawn(other))
+        glets.append(setter)
+        stolon.joinall(glets, raise_error=True)
+        assert log == order + ["other"]
+
+
 @pytest.mark.skipif(sys.version_info < (3, 10), reason="the stdlib deprecated isSet() in 3.10")
 def test_isset_is_deprecated_as_in_the_stdlib():
     event = Event()

@@ -13,7 +13,7 @@
 #include "hub.h"
 
 static PyObject *s_notifier, *s_links, *s_arrived, *s_lock, *s_notify_links,
-    *s_check_and_notify, *s_link_failed;
+    *s_check_and_notify, *s_link_failed, *s_serve_late_arrivals, *s_handle_unswitched;
 
 static int stl__set_none(PyObject *obj, PyObject *name)
 {
@@ -47,19 +47,27 @@ static int stl__single_link(PyObject *obj, PyObject *links)
     return lock == Py_None;
 }
 
-/* Moves the late arrivals (obj._arrived, a list or None) to the end of links: 0 or -1. */
-static int stl__take_arrivals(PyObject *obj, PyObject *links)
+/* The woken greenlet may have waited again, arriving late behind this round:
+ * the Python rules serve such arrivals in this round.  Sets *unswitched to the
+ * links that could not switch (a new reference, or NULL for none): 0 or -1. */
+static int stl__serve_arrivals(PyObject *obj, PyObject **unswitched)
 {
+    *unswitched = NULL;
     PyObject *arrived = PyObject_GetAttr(obj, s_arrived);
     if (arrived == NULL)
         return -1;
-    int rc = 0;
-    if (arrived != Py_None) {
-        Py_ssize_t end = PyList_GET_SIZE(links);
-        rc = PyList_SetSlice(links, end, end, arrived);
-    }
+    int late = PyObject_IsTrue(arrived);
     Py_DECREF(arrived);
-    return rc;
+    if (late <= 0)
+        return late;
+    PyObject *r = PyObject_CallMethodNoArgs(obj, s_serve_late_arrivals);
+    if (r == NULL)
+        return -1;
+    if (PyObject_IsTrue(r) > 0)
+        *unswitched = r;
+    else
+        Py_DECREF(r);
+    return 0;
 }
 
 /* The Python notifier's `finally`: no late arrivals and no notifier queued, so
@@ -102,9 +110,8 @@ static int stl__hand_off(PyObject *obj, PyObject *links)
         Py_XDECREF(tb);
     }
     Py_XDECREF(r);
-    /* the woken greenlet may have waited again, arriving late behind this
-     * notification: its link joins the next round instead of being dropped */
-    int rc = stl__take_arrivals(obj, links);
+    PyObject *unswitched;
+    int rc = stl__serve_arrivals(obj, &unswitched);
     if (stl__end_round(obj) < 0)
         rc = -1;
     else if (rc == 0 && PyList_GET_SIZE(links) > 0)
@@ -115,6 +122,9 @@ static int stl__hand_off(PyObject *obj, PyObject *links)
         Py_XDECREF(f);
         rc = f ? 0 : -1;
     }
+    if (rc == 0 && unswitched != NULL)
+        rc = stl__call_method(obj, s_handle_unswitched, unswitched);
+    Py_XDECREF(unswitched);
     Py_XDECREF(exc);
     Py_DECREF(link);
     return rc;
@@ -174,8 +184,10 @@ int stl_linkable_ready(PyObject *module)
     s_notify_links = PyUnicode_InternFromString("_notify_links");
     s_check_and_notify = PyUnicode_InternFromString("_check_and_notify");
     s_link_failed = PyUnicode_InternFromString("_link_failed");
+    s_serve_late_arrivals = PyUnicode_InternFromString("_serve_late_arrivals");
+    s_handle_unswitched = PyUnicode_InternFromString("_handle_unswitched_notifications");
     if (!s_notifier || !s_links || !s_arrived || !s_lock || !s_notify_links || !s_check_and_notify
-        || !s_link_failed)
+        || !s_link_failed || !s_serve_late_arrivals || !s_handle_unswitched)
         return -1;
     return PyModule_AddFunctions(module, linkable_functions);
 }

@@ -200,11 +200,9 @@ class AbstractLinkable:
                     unswitched = [link]
                 except:  # noqa: E722 -- runs in the hub: nothing may escape
                     self._report_link_error(link)
-                # the woken greenlet may have waited again (and arrived late, behind
-                # this notification): it is served by the next round, not dropped
-                arrived = self._arrived
-                if arrived:
-                    links.extend(arrived)
+                late = self._serve_late_arrivals()
+                if late:
+                    unswitched = (unswitched or []) + late
             else:
                 unswitched = self._notify_link_list(links)
                 arrived = self._arrived
@@ -219,6 +217,18 @@ class AbstractLinkable:
             self._check_and_notify()
         if unswitched:
             self._handle_unswitched_notifications(unswitched)
+
+    def _serve_late_arrivals(self):
+        """After a one-link hand-off: the woken greenlet may have waited again, and
+        arrived behind the round under way; it is served in this round, as gevent
+        serves late arrivals, and those arriving meanwhile join the next round.
+        Returns the links that could not switch, or None."""
+        arrived = self._arrived
+        if not arrived:
+            return None
+        unswitched = self._notify_link_list(arrived)
+        self._links.extend(arrived)
+        return unswitched
 
     def _link_failed(self, link, exc):
         """The C notifier's hand-off raised ``exc`` from ``link`` (after the same
