@@ -17,6 +17,8 @@
 #include "hub.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <string.h>
 #include <sys/socket.h>
 
 /* One greenlet per direction: a second waiter would steal the first one's
@@ -67,13 +69,41 @@ static int stl__args(const char *name, Py_ssize_t nargs, Py_ssize_t want, PyObje
     return 0;
 }
 
-/* A recv size (never negative, the stdlib's message) and flags. */
+/* The stdlib's "i" (flags) and "n" (sizes) argument conversions, errors included:
+ * an exact int takes the direct path; anything else goes through CPython's own
+ * converter, which takes __index__ and words its errors per Python version. */
+static int stl__flags(PyObject *obj, int *flags)
+{
+    if (PyLong_CheckExact(obj)) {
+        long v = PyLong_AsLong(obj);
+        if (v == -1 && PyErr_Occurred())
+            return -1;
+        if (v > INT_MAX || v < INT_MIN) {
+            PyErr_SetString(PyExc_OverflowError, v > INT_MAX ? "signed integer is greater than maximum"
+                                                             : "signed integer is less than minimum");
+            return -1;
+        }
+        *flags = (int)v;
+        return 0;
+    }
+    return PyArg_Parse(obj, "i", flags) ? 0 : -1;
+}
+
+static int stl__size(PyObject *obj, Py_ssize_t *size)
+{
+    if (PyLong_CheckExact(obj)) {
+        *size = PyLong_AsSsize_t(obj);
+        return *size == -1 && PyErr_Occurred() ? -1 : 0;
+    }
+    return PyArg_Parse(obj, "n", size) ? 0 : -1;
+}
+
+/* A recv size (never negative, the stdlib's message) and flags, converted in
+ * the stdlib's order: the first bad argument is the one reported. */
 static int stl__size_and_flags(PyObject *size_obj, PyObject *flags_obj, const char *what,
                                Py_ssize_t *size, int *flags)
 {
-    *size = PyLong_AsSsize_t(size_obj);
-    *flags = PyLong_AsInt(flags_obj);
-    if (PyErr_Occurred())
+    if (stl__size(size_obj, size) < 0 || stl__flags(flags_obj, flags) < 0)
         return -1;
     if (*size < 0) {
         PyErr_Format(PyExc_ValueError, "negative buffersize in %s", what);
@@ -129,13 +159,29 @@ static void stl__note_read(stl_pywatcher *hint, ssize_t n, Py_ssize_t wanted, in
 #define STL_RECV_SCRATCH 65536
 static _Thread_local char stl__scratch[STL_RECV_SCRATCH];
 
+/* The bytes of a read of n into a size-byte buffer.  With MSG_TRUNC a datagram
+ * socket answers the datagram's whole length, more than was written: the
+ * stdlib then returns that many bytes, the tail uninitialized; here the tail
+ * is zeros, so that the length still tells and no stale memory leaks out. */
+static PyObject *stl__read_result(const char *buf, ssize_t n, Py_ssize_t size)
+{
+    if (n <= size)
+        return PyBytes_FromStringAndSize(buf, n);
+    PyObject *r = PyBytes_FromStringAndSize(NULL, n);
+    if (r != NULL) {
+        memcpy(PyBytes_AS_STRING(r), buf, (size_t)size);
+        memset(PyBytes_AS_STRING(r) + size, 0, (size_t)(n - size));
+    }
+    return r;
+}
+
 static PyObject *stl__recv_via_scratch(int fd, Py_ssize_t size, int flags, PyObject *hub, stl_pywatcher *hint)
 {
     for (;;) {
         ssize_t n = recv(fd, stl__scratch, (size_t)size, flags);
         if (n >= 0) {
             stl__note_read(hint, n, size, flags);
-            return PyBytes_FromStringAndSize(stl__scratch, n);
+            return stl__read_result(stl__scratch, n, size);
         }
         if (stl__would_block(hub, (PyObject *)hint) < 0)
             return NULL;
@@ -166,6 +212,11 @@ PyObject *stl_sock_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
         if (buf == NULL)
             return NULL;
         ssize_t n = recv(fd, PyBytes_AS_STRING(buf), (size_t)size, flags);
+        if (n > size) {
+            PyObject *r = stl__read_result(PyBytes_AS_STRING(buf), n, size);
+            Py_DECREF(buf);
+            return r;
+        }
         if (n >= 0) {
             stl__note_read(hint, n, size, flags);
             if (n != size && _PyBytes_Resize(&buf, n) < 0)
@@ -185,14 +236,17 @@ PyObject *stl_sock_recv_into(PyObject *m, PyObject *const *args, Py_ssize_t narg
 {
     int fd, flags;
     Py_ssize_t nbytes;
-    if (stl__args("sock_recv_into", nargs, 6, args, &fd) < 0
-        || stl__size_and_flags(args[2], args[3], "recv_into", &nbytes, &flags) < 0)
+    if (stl__args("sock_recv_into", nargs, 6, args, &fd) < 0)
         return NULL;
     Py_buffer view;
     if (PyObject_GetBuffer(args[1], &view, PyBUF_WRITABLE) < 0) {
         /* the stdlib's words for a read-only or non-buffer argument */
         PyErr_Format(PyExc_TypeError, "recv_into() argument 1 must be read-write bytes-like object, not %.100s",
-                     Py_TYPE(args[1])->tp_name);
+                     args[1] == Py_None ? "None" : Py_TYPE(args[1])->tp_name);
+        return NULL;
+    }
+    if (stl__size_and_flags(args[2], args[3], "recv_into", &nbytes, &flags) < 0) {
+        PyBuffer_Release(&view);
         return NULL;
     }
     if (nbytes == 0)
@@ -236,12 +290,13 @@ static Py_ssize_t stl__send_some(int fd, const char *p, Py_ssize_t len, int flag
 static int stl__send_args(const char *name, PyObject *const *args, Py_ssize_t nargs, int *fd, int *flags,
                           Py_buffer *view)
 {
-    if (stl__args(name, nargs, 5, args, fd) < 0)
+    if (stl__args(name, nargs, 5, args, fd) < 0 || PyObject_GetBuffer(args[1], view, PyBUF_SIMPLE) < 0)
         return -1;
-    *flags = PyLong_AsInt(args[2]);
-    if (*flags == -1 && PyErr_Occurred())
+    if (stl__flags(args[2], flags) < 0) {
+        PyBuffer_Release(view);
         return -1;
-    return PyObject_GetBuffer(args[1], view, PyBUF_SIMPLE);
+    }
+    return 0;
 }
 
 /* sock_send(fd, data, flags, hub, watcher) -> int */

@@ -170,6 +170,10 @@ static PyObject *mod_install_socket_methods(PyObject *mod, PyObject *cls_obj)
                r = stl__slot_offset(cls, "_read_event"), w = stl__slot_offset(cls, "_write_event");
     if (t < 0 || h < 0 || r < 0 || w < 0)
         Py_RETURN_FALSE;
+    /* one layout serves every installed class: a class whose slots lie elsewhere
+     * (not a reload of stolon.socket) would move them under the first one's methods */
+    if (off_timeout >= 0 && (t != off_timeout || h != off_hub || r != off_read || w != off_write))
+        Py_RETURN_FALSE;
     PyObject *fileno = PyObject_GetAttrString(cls_obj, "fileno");
     if (fileno == NULL)
         return NULL;
@@ -203,7 +207,7 @@ static PyMethodDef sockmethods_functions[] = {
     {"install_socket_methods", mod_install_socket_methods, METH_O,
      "install_socket_methods(cls): recv, recv_into, send and sendall of stolon.socket.socket "
      "as C methods (the Python ones stay as _py_<name>); False if cls's layout is not the "
-     "expected one."},
+     "expected one, or differs from that of a class installed before."},
     {NULL}
 };
 

@@ -20,6 +20,7 @@ import socket as _stdlib
 import sys as _sys
 import _socket
 from errno import EAGAIN, EALREADY, EINPROGRESS, EISCONN, EWOULDBLOCK
+from operator import index as _index
 from time import monotonic as _monotonic
 
 from stolon import _socketcommon
@@ -46,6 +47,11 @@ _GLOBAL_DEFAULT_TIMEOUT = _stdlib._GLOBAL_DEFAULT_TIMEOUT
 _timeout_error = _stdlib.timeout
 _GiveupOnSendfile = _stdlib._GiveupOnSendfile
 _MSG_DONTWAIT = getattr(_socket, "MSG_DONTWAIT", 0)
+
+
+def _dontwait(flags):
+    # flags the stdlib has accepted: an int, or an object with __index__
+    return (flags if type(flags) is int else _index(flags)) & _MSG_DONTWAIT
 _CONNECT_PENDING = (EINPROGRESS, EALREADY, EWOULDBLOCK)
 # Linux: connect() again after the wait returns the attempt's outcome and, on failure,
 # leaves the socket ready for a new attempt, as a blocking connect does (reading
@@ -218,20 +224,20 @@ class socket(_StdlibSocket):
             try:
                 return call(self, *args)
             except BlockingIOError:
-                if self.timeout == 0.0 or flags & _MSG_DONTWAIT:
+                if self.timeout == 0.0 or _dontwait(flags):
                     raise
             wait(self.timeout)
 
     def recv(self, bufsize, flags=0):
         fd = _ss_fileno(self)
-        if self.timeout is None and not flags & _MSG_DONTWAIT and fd >= 0:
+        if self.timeout is None and isinstance(flags, int) and not flags & _MSG_DONTWAIT and fd >= 0:
             # blocking mode: the whole try-wait-retry cycle runs in C (csrc/py/sockio.c)
             return _c_recv(fd, bufsize, flags, self.hub, self._read_event or self._read_watcher())
         return self._retry(_ss_recv, flags, self._wait_read, bufsize, flags)
 
     def recv_into(self, buffer, nbytes=0, flags=0):
         fd = _ss_fileno(self)
-        if self.timeout is None and not flags & _MSG_DONTWAIT and fd >= 0:
+        if self.timeout is None and isinstance(flags, int) and not flags & _MSG_DONTWAIT and fd >= 0:
             return _c_recv_into(fd, buffer, nbytes, flags, self.hub, self._read_event or self._read_watcher())
         return self._retry(_ss_recv_into, flags, self._wait_read, buffer, nbytes, flags)
 
@@ -253,7 +259,7 @@ class socket(_StdlibSocket):
 
     def send(self, data, flags=0):
         fd = _ss_fileno(self)
-        if self.timeout is None and not flags & _MSG_DONTWAIT and fd >= 0:
+        if self.timeout is None and isinstance(flags, int) and not flags & _MSG_DONTWAIT and fd >= 0:
             return _c_send(fd, data, flags, self.hub, self._write_event or self._write_watcher())
         return self._retry(_ss_send, flags, self._wait_write, data, flags)
 
@@ -261,15 +267,21 @@ class socket(_StdlibSocket):
         """Send all of ``data``; a positive timeout bounds the whole call, as in the
         stdlib.  The common case is one ``send`` that takes everything."""
         fd = _ss_fileno(self)
-        if self.timeout is None and not flags & _MSG_DONTWAIT and fd >= 0:
+        if self.timeout is None and isinstance(flags, int) and not flags & _MSG_DONTWAIT and fd >= 0:
             return _c_sendall(fd, data, flags, self.hub, self._write_event or self._write_watcher())
         kind = type(data)
         if kind is not bytes and kind is not bytearray:
-            data = memoryview(data).cast("B")
+            try:
+                view = memoryview(data)
+            except TypeError:
+                # the stdlib's words (memoryview's add a prefix)
+                raise TypeError("a bytes-like object is required, not '%s'"
+                                % kind.__name__) from None
+            data = view.cast("B")
         try:
             sent = _ss_send(self, data, flags)
         except BlockingIOError:
-            if self.timeout == 0.0 or flags & _MSG_DONTWAIT:
+            if self.timeout == 0.0 or _dontwait(flags):
                 raise
             sent = 0
         if sent < len(data):
@@ -285,7 +297,7 @@ class socket(_StdlibSocket):
                     sent += _ss_send(self, view[sent:], flags)
                     continue
                 except BlockingIOError:
-                    if self.timeout == 0.0 or flags & _MSG_DONTWAIT:
+                    if self.timeout == 0.0 or _dontwait(flags):
                         raise
                 self._wait_write(_time_left(deadline))
 
