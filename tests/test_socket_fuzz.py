@@ -251,3 +251,15 @@ def test_c_methods_refuse_a_class_of_another_layout():
     finally:
         one.close()
         two.close()
+
+
+@pytest.mark.parametrize("timeout", [None, 0.0, 5.0])
+def test_reading_nothing_returns_at_once_as_the_stdlib(pair, timeout):
+    # the stdlib asks the kernel nothing for a zero-byte read; a blocking
+    # cooperative socket waited for data (forever, with no peer writing)
+    one = pair[0]
+    one.settimeout(timeout)
+    with stolon.Timeout(1):
+        assert one.recv(0) == b""
+        assert one.recv(0, socket.MSG_OOB) == b""
+        assert one.recv_into(bytearray(0)) == 0

@@ -196,6 +196,8 @@ PyObject *stl_sock_recv(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     if (stl__args("sock_recv", nargs, 5, args, &fd) < 0
         || stl__size_and_flags(args[1], args[2], "recv", &size, &flags) < 0)
         return NULL;
+    if (size == 0)      /* the stdlib asks the kernel nothing: never waits */
+        return PyBytes_FromStringAndSize(NULL, 0);
     stl_pywatcher *hint = stl__read_hint(fd, args[4]);
     /* after a short read the next one is most likely short too (a request, an
      * answer): it goes through the thread's scratch buffer and the result is
@@ -255,6 +257,10 @@ PyObject *stl_sock_recv_into(PyObject *m, PyObject *const *args, Py_ssize_t narg
         PyBuffer_Release(&view);
         PyErr_SetString(PyExc_ValueError, "buffer too small for requested bytes");
         return NULL;
+    }
+    if (nbytes == 0) {  /* an empty buffer: as the stdlib, no read and no wait */
+        PyBuffer_Release(&view);
+        return PyLong_FromLong(0);
     }
     PyObject *result = NULL;
     stl_pywatcher *hint = stl__read_hint(fd, args[5]);

@@ -368,7 +368,16 @@ def op_makefile(s):
 def close_file(f):
     """Close a makefile() stream whose flush may wait for a peer that reads no more.
     A text stream flushes twice (itself, then its buffer's close()): the second
-    flush, after a Timeout fired in the first, needs a Timeout of its own."""
+    flush, after a Timeout fired in the first, needs a Timeout of its own.  Inside
+    one close() call no second Timeout can be armed, so the socket gets a timeout
+    of its own first: each flush then gives up by itself."""
+    raw = getattr(getattr(f, "buffer", f), "raw", None)
+    sock = getattr(raw, "_sock", None)
+    if sock is not None:
+        try:
+            sock.settimeout(0.05)
+        except OSError:
+            pass
     for _ in range(3):
         try:
             with stolon.Timeout(0.05):
