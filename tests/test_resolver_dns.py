@@ -698,3 +698,9 @@ def test_hub_resolver_from_the_config(server, files, monkeypatch):
         for name, setting in config.settings.items():
             setting.__dict__.clear()
             setting.__dict__.update(saved[name])
+
+
+def test_resolv_conf_search_domain_that_is_no_dns_name_is_skipped(tmp_path):
+    conf = tmp_path / "resolv.conf"
+    conf.write_text("search %s.test good.test\n" % ("x" * 70))
+    assert ResolvConf(str(conf)).search == [b"good.test"]

@@ -93,6 +93,15 @@ class _WatchedFile:
         raise NotImplementedError
 
 
+def _search_domain(domain):
+    # a search domain as bytes; None for one that cannot be a DNS name (the C
+    # library skips what it cannot use rather than failing every lookup)
+    try:
+        return domain.strip(".").encode("idna")
+    except UnicodeError:
+        return None
+
+
 class ResolvConf(_WatchedFile):
     """resolv.conf(5): ``nameservers`` (``(ip, port)``, at most 3; 127.0.0.1 when the
     file names none), ``search`` (domains as bytes: the last ``search`` or
@@ -134,8 +143,8 @@ class ResolvConf(_WatchedFile):
         self.nameservers = nameservers or [("127.0.0.1", DNS_PORT)]
         if search is None:
             search = [gethostname().partition(".")[2]]
-        self.search = [domain.strip(".").encode("idna") for domain in search
-                       if domain.strip(".")]
+        self.search = [encoded for encoded in map(_search_domain, search) if encoded]
+
 
     def _parse_options(self, options):
         for option in options:
