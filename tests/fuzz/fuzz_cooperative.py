@@ -25,6 +25,7 @@ program that still has timers pending).
 """
 import argparse
 import difflib
+import importlib.util
 import json
 import os
 import random
@@ -34,7 +35,18 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SRC = os.path.join(os.path.dirname(os.path.dirname(HERE)), "src")
+
+
+def _stolon_path():
+    # the sys.path entry of the stolon this interpreter imports (an installed
+    # wheel in CI), else this checkout's src/
+    spec = importlib.util.find_spec("stolon")
+    if spec is not None and spec.origin:
+        return os.path.dirname(os.path.dirname(os.path.abspath(spec.origin)))
+    return os.path.join(os.path.dirname(os.path.dirname(HERE)), "src")
+
+
+SRC = _stolon_path()
 
 PRELUDE = '''\
 import json
