@@ -482,7 +482,6 @@ def test_a_woken_greenlets_second_wait_is_served_in_the_same_round(waiters):
         log.append((name, getattr(waitable, wait)()))
 
     def other():
-        stolon.sleep(0)
         log.append("other")
 
     # Event.wait() parks behind the round under way (served at its end);

@@ -234,9 +234,11 @@ def test_time_is_refreshed_after_the_callbacks(loop_any):
 def test_spawn_later_after_work_does_not_fire_early():
     import stolon
     stolon.sleep(0)          # the main greenlet now runs from a callback
-    _busy(0.03)
+    _busy(0.2)
     order = []
-    later = stolon.spawn_later(0.01, order.append, "timer")
+    # counted from the loop's stale time, 0.1 s would be long past (0.1 s of
+    # margin for a loaded machine to reach the idle watcher first)
+    later = stolon.spawn_later(0.1, order.append, "timer")
     stolon.idle()
     order.append("idle returned")
     later.join()

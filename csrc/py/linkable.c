@@ -63,11 +63,12 @@ static int stl__serve_arrivals(PyObject *obj, PyObject **unswitched)
     PyObject *r = PyObject_CallMethodNoArgs(obj, s_serve_late_arrivals);
     if (r == NULL)
         return -1;
-    if (PyObject_IsTrue(r) > 0)
+    int some = PyObject_IsTrue(r);
+    if (some > 0)
         *unswitched = r;
     else
         Py_DECREF(r);
-    return 0;
+    return some < 0 ? -1 : 0;
 }
 
 /* The Python notifier's `finally`: no late arrivals and no notifier queued, so

@@ -332,7 +332,8 @@ class ResolverNameservers(Setting):
 
     def _convert(self, value):
         if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()] or None
+            # commas or spaces, as the resolver's own argument takes them
+            return value.replace(",", " ").split() or None
         return value
 
 

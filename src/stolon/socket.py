@@ -48,16 +48,18 @@ _timeout_error = _stdlib.timeout
 _GiveupOnSendfile = _stdlib._GiveupOnSendfile
 _MSG_DONTWAIT = getattr(_socket, "MSG_DONTWAIT", 0)
 
-
-def _dontwait(flags):
-    # flags the stdlib has accepted: an int, or an object with __index__
-    return (flags if type(flags) is int else _index(flags)) & _MSG_DONTWAIT
 _CONNECT_PENDING = (EINPROGRESS, EALREADY, EWOULDBLOCK)
 # Linux: connect() again after the wait returns the attempt's outcome and, on failure,
 # leaves the socket ready for a new attempt, as a blocking connect does (reading
 # SO_ERROR instead would make that next attempt fail with ECONNABORTED).
 _CONNECT_REPORTS_ERROR = _sys.platform.startswith("linux")
 _HAS_EXCEPTION_GROUP = _sys.version_info >= (3, 11)
+
+
+def _dontwait(flags):
+    # flags the stdlib has accepted: an int, or an object with __index__
+    return (flags if type(flags) is int else _index(flags)) & _MSG_DONTWAIT
+
 
 # The C methods, fetched once: the hot paths call them without attribute lookups.
 _ss = _socket.socket

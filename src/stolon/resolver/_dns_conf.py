@@ -145,7 +145,6 @@ class ResolvConf(_WatchedFile):
             search = [gethostname().partition(".")[2]]
         self.search = [encoded for encoded in map(_search_domain, search) if encoded]
 
-
     def _parse_options(self, options):
         for option in options:
             name, _, value = option.partition(":")

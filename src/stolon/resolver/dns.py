@@ -26,7 +26,7 @@ from _socket import (AF_INET, AF_INET6, AF_UNSPEC, AI_CANONNAME, AI_NUMERICHOST,
                      SOCK_DGRAM, SOCK_STREAM, gaierror, herror, inet_pton)
 
 from stolon._config import config
-from stolon.hub import get_hub
+from stolon.hub import get_hub, sleep
 from stolon.socket import socket
 from stolon.resolver._dns_conf import HostEntry, HostsFile, ResolvConf, parse_nameservers
 from stolon.resolver._dns_wire import (RCODE_NOERROR, RCODE_NXDOMAIN, TYPE_A, TYPE_AAAA,
@@ -56,6 +56,7 @@ _MAX_CHAIN = 16          # CNAME hops followed for one name (c-ares' bound)
 _UDP_BUFFER = 4096       # larger than any reply to a query without EDNS
 _TCP_LENGTH = Struct("!H")
 _ENDPOINT_CACHE_SIZE = 64
+_IGNORED_BEFORE_YIELD = 8  # unmatched datagrams read in a row before letting others run
 # names gethostbyname() answers without a lookup (the empty one: the wildcard address)
 _SPECIAL_HOSTNAMES = frozenset(["", b"", "<broadcast>", b"<broadcast>"])
 # RFC 6761: 'localhost' is the loopback; used when the hosts file does not say
@@ -190,6 +191,9 @@ class Resolver:
             if error.errno != EAI_NONAME:
                 raise
         name = host.encode("idna") if isinstance(host, str) else host
+        if not name.strip(b"."):
+            # the root is no host: the C library answers at once, asking no server
+            raise gaierror(EAI_NONAME, _NONAME_TEXT)
         endpoints = self._endpoints_for(port, type, proto, flags)
         canonical, _aliases, ipv4, ipv6 = self._lookup(name, family)
         addresses = [(AF_INET6, address) for address in ipv6]
@@ -369,14 +373,16 @@ class Resolver:
         (again with new queries when a server leaves a chain unfinished), or None
         when the name has no such records, is not a valid DNS name, or its chain
         loops or is too long."""
-        try:
-            encode_name(name)
-        except ValueError:
-            return None
         aliases = []
         seen = {name.lower()}
         # bounded: each round either ends or adds names to ``seen``, which is capped
         while True:
+            try:
+                # the name asked first, or a CNAME target a reply made up (a wire
+                # label may hold a '.', which no query can carry)
+                encode_name(name)
+            except ValueError:
+                return None
             answers = [record for reply in self._ask(name, qtypes, conf).values()
                        for record in reply.answers]
             cnames = {owner: value for owner, rtype, value in answers if rtype == TYPE_CNAME}
@@ -435,6 +441,7 @@ class Resolver:
         socket is connected, so the kernel drops datagrams from any other address
         or port."""
         family = AF_INET6 if ":" in server[0] else AF_INET
+        replies = {}
         with socket(family, SOCK_DGRAM) as sock:
             try:
                 sock.connect(server)
@@ -445,14 +452,16 @@ class Resolver:
                         query_id = _new_id(16)
                     ids[query_id] = qtype
                     sock.send(encode_query(query_id, name, qtype))
-                return self._collect(sock, server, name, ids, timeout)
+                self._collect(sock, server, name, ids, timeout, replies)
             except OSError:
-                # unreachable, or an ICMP 'port unreachable' came back: no answer here
-                return {}
+                # unreachable, or an ICMP 'port unreachable' came back: no more
+                # answers here (those that came count)
+                pass
+        return replies
 
-    def _collect(self, sock, server, name, ids, timeout):
-        replies = {}
+    def _collect(self, sock, server, name, ids, timeout, replies):
         deadline = monotonic() + timeout
+        ignored = 0
         while ids:
             remaining = deadline - monotonic()
             if remaining <= 0:
@@ -464,14 +473,19 @@ class Resolver:
                 break
             reply = _matching(data, ids, name)
             if reply is None:
-                continue   # not an answer to what we asked: a spoof, or a late reply
+                # not an answer to what we asked: a spoof, or a late reply.  A
+                # flood of them keeps the socket readable: let others run now
+                # and then, or the hub would serve nobody until the deadline
+                ignored += 1
+                if ignored % _IGNORED_BEFORE_YIELD == 0:
+                    sleep(0)
+                continue
             qtype = ids.pop(reply.id)
             if reply.truncated:
                 reply = self._exchange_tcp(server, name, qtype, timeout)
                 if reply is None:
                     continue
             replies[qtype] = reply
-        return replies
 
     def _exchange_tcp(self, server, name, qtype, timeout):
         # RFC 1035 4.2.2: the same query, length-prefixed, on a new connection; None
@@ -479,22 +493,29 @@ class Resolver:
         query_id = _new_id(16)
         query = encode_query(query_id, name, qtype)
         family = AF_INET6 if ":" in server[0] else AF_INET
+        # one deadline for the whole exchange: a server trickling its reply a
+        # byte at a time must not hold the lookup for a timeout per byte
+        deadline = monotonic() + timeout
         with socket(family, SOCK_STREAM) as sock:
             sock.settimeout(timeout)
             try:
                 sock.connect(server)
                 sock.sendall(_TCP_LENGTH.pack(len(query)) + query)
-                size, = _TCP_LENGTH.unpack(_recv_exactly(sock, 2))
-                data = _recv_exactly(sock, size)
+                size, = _TCP_LENGTH.unpack(_recv_exactly(sock, 2, deadline))
+                data = _recv_exactly(sock, size, deadline)
             except OSError:
                 return None
         reply = _matching(data, {query_id: qtype}, name)
         return None if reply is None or reply.truncated else reply
 
 
-def _recv_exactly(sock, size):
+def _recv_exactly(sock, size, deadline):
     chunks = []
     while size:
+        remaining = deadline - monotonic()
+        if remaining <= 0:
+            raise _socket.timeout("timed out")
+        sock.settimeout(remaining)
         chunk = sock.recv(size)
         if not chunk:
             raise ConnectionResetError("the DNS server closed the connection")
