@@ -83,6 +83,19 @@ def child_env(**overrides):
     return env
 
 
+def run_fuzz_seed(script, seed, operations, log_path, tail=3):
+    """Run a fuzzer in tests/fuzz (``script SEED OPERATIONS LOG``) in a fresh
+    interpreter and assert that it exits 0 saying ``ok SEED``; a failure shows its
+    stderr and the last ``tail`` operations of its log."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz", script)
+    proc = subprocess.run([sys.executable, "-X", "faulthandler", path, str(seed), str(operations),
+                           str(log_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, timeout=120, env=child_env())
+    last = log_path.read_text().splitlines()[-tail:] if log_path.exists() else []
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-3000:], last)
+    assert proc.stdout.rstrip().endswith("ok %d" % seed)
+
+
 def glet_run_script(code, timeout=60, env=None, args=()):
     """Run ``code`` (dedented) in a fresh interpreter; return CompletedProcess.
 

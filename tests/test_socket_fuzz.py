@@ -18,21 +18,14 @@ import pytest
 
 import stolon
 import stolon.socket as ssock
-from conftest import child_env, live_object_count
+from conftest import child_env, live_object_count, run_fuzz_seed
 
-FUZZ = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz", "fuzz_socket_api.py")
 OPERATIONS = 1500
 
 
 @pytest.mark.parametrize("seed", range(10))
 def test_random_socket_use_never_crashes(seed, tmp_path):
-    log = tmp_path / "ops.log"
-    proc = subprocess.run([sys.executable, "-X", "faulthandler", FUZZ, str(seed), str(OPERATIONS), str(log)],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120,
-                          env=child_env())
-    last_ops = log.read_text().splitlines()[-5:] if log.exists() else []
-    assert proc.returncode == 0, (proc.returncode, proc.stderr[-3000:], last_ops)
-    assert proc.stdout.rstrip().endswith("ok %d" % seed)
+    run_fuzz_seed("fuzz_socket_api.py", seed, OPERATIONS, tmp_path / "ops.log", tail=5)
 
 
 @pytest.fixture

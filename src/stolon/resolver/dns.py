@@ -27,11 +27,12 @@ from _socket import (AF_INET, AF_INET6, AF_UNSPEC, AI_CANONNAME, AI_NUMERICHOST,
 
 from stolon._config import config
 from stolon.hub import get_hub, sleep
-from stolon.socket import socket
 from stolon.resolver._dns_conf import HostEntry, HostsFile, ResolvConf, parse_nameservers
 from stolon.resolver._dns_wire import (RCODE_NOERROR, RCODE_NXDOMAIN, TYPE_A, TYPE_AAAA,
                                        TYPE_CNAME, TYPE_PTR, FormatError, decode_reply,
                                        encode_name, encode_query, reverse_name)
+from stolon.resolver._fqdn import getfqdn as _getfqdn
+from stolon.socket import socket
 
 __all__ = ["Resolver"]
 
@@ -275,20 +276,8 @@ class Resolver:
         return host, service
 
     def getfqdn(self, name=""):
-        """``socket.getfqdn``: the first dotted name among the host's name and aliases
-        that ``gethostbyaddr`` reports, else its name; ``name`` itself if the lookup
-        fails.  An empty name, ``'0.0.0.0'`` and ``'::'`` mean this host."""
-        name = name.strip()
-        if not name or name in ("0.0.0.0", "::"):
-            name = _socket.gethostname()
-        try:
-            hostname, aliases, _ = self.gethostbyaddr(name)
-        except OSError:
-            return name
-        for candidate in [hostname] + aliases:
-            if "." in candidate:
-                return candidate
-        return hostname
+        """``socket.getfqdn`` through this resolver's ``gethostbyaddr``."""
+        return _getfqdn(self.gethostbyaddr, name)
 
     # -- names to addresses -----------------------------------------------------------
 

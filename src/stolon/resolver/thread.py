@@ -13,6 +13,7 @@ import _socket
 import weakref
 
 from stolon.hub import get_hub
+from stolon.resolver._fqdn import getfqdn as _getfqdn
 
 __all__ = ["Resolver"]
 
@@ -21,7 +22,6 @@ _gethostbyname_ex = _socket.gethostbyname_ex
 _getaddrinfo = _socket.getaddrinfo
 _gethostbyaddr = _socket.gethostbyaddr
 _getnameinfo = _socket.getnameinfo
-_gethostname = _socket.gethostname
 _LOOKUP_ERRORS = (_socket.gaierror, _socket.herror)
 
 
@@ -72,17 +72,5 @@ class Resolver:
         return self.pool.apply(_getnameinfo, args, kwargs)
 
     def getfqdn(self, name=""):
-        """``socket.getfqdn``: the first dotted name among the host's name and aliases
-        that ``gethostbyaddr`` reports, else its name; ``name`` itself if the lookup
-        fails.  An empty name, ``'0.0.0.0'`` and ``'::'`` mean this host."""
-        name = name.strip()
-        if not name or name in ("0.0.0.0", "::"):
-            name = _gethostname()
-        try:
-            hostname, aliases, _ = self.gethostbyaddr(name)
-        except OSError:
-            return name
-        for candidate in [hostname] + aliases:
-            if "." in candidate:
-                return candidate
-        return hostname
+        """``socket.getfqdn`` through this resolver's ``gethostbyaddr``."""
+        return _getfqdn(self.gethostbyaddr, name)
