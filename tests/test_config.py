@@ -355,3 +355,12 @@ def test_python_m_config_prints_help():
         """ % STOLON)
     assert result.returncode == 0, result.stderr
     assert "threadpool_idle_task_timeout" in result.stdout
+
+
+@stolon_only
+def test_resolver_nameservers_split_on_commas_or_spaces(monkeypatch):
+    # as the dns resolver's own nameservers argument takes them
+    c = fresh_config(monkeypatch, GEVENT_RESOLVER_NAMESERVERS="10.0.0.1, 10.0.0.2 10.0.0.3:54")
+    assert c.resolver_nameservers == ["10.0.0.1", "10.0.0.2", "10.0.0.3:54"]
+    assert fresh_config(monkeypatch, STOLON_RESOLVER_NAMESERVERS=" ").resolver_nameservers is None
+    assert fresh_config(monkeypatch, STOLON_RESOLVER_TIMEOUT="2.5").resolver_timeout == 2.5
