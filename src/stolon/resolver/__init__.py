@@ -11,3 +11,11 @@
 
 A hub takes another resolver by assignment: ``get_hub().resolver = Resolver()``.
 """
+from _socket import gaierror as _gaierror, herror as _herror
+
+
+def quiet_lookup_errors(hub):
+    """Add the stdlib's lookup errors to ``hub.NOT_ERROR`` (once): a failed lookup
+    is an answer, not a bug, and the hub need not print it."""
+    if _gaierror not in hub.NOT_ERROR:
+        hub.NOT_ERROR += (_gaierror, _herror)

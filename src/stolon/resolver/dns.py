@@ -31,6 +31,7 @@ from stolon.resolver._dns_conf import HostEntry, HostsFile, ResolvConf, parse_na
 from stolon.resolver._dns_wire import (RCODE_NOERROR, RCODE_NXDOMAIN, TYPE_A, TYPE_AAAA,
                                        TYPE_CNAME, TYPE_PTR, FormatError, decode_reply,
                                        encode_name, encode_query, reverse_name)
+from stolon.resolver import quiet_lookup_errors
 from stolon.resolver._fqdn import getfqdn as _getfqdn
 from stolon.socket import socket
 
@@ -41,7 +42,6 @@ _getnameinfo = _socket.getnameinfo
 _gethostbyname = _socket.gethostbyname
 _gethostbyname_ex = _socket.gethostbyname_ex
 _gethostbyaddr = _socket.gethostbyaddr
-_LOOKUP_ERRORS = (gaierror, herror)
 
 # gai_strerror() and hstrerror() texts of the platforms stolon runs on
 if sys.platform == "darwin":
@@ -154,9 +154,7 @@ class Resolver:
                  hosts_file="/etc/hosts", timeout=None, tries=None):
         if hub is None:
             hub = get_hub()
-        if gaierror not in hub.NOT_ERROR:
-            # a failed lookup is an answer, not a bug: the hub need not print it
-            hub.NOT_ERROR += _LOOKUP_ERRORS
+        quiet_lookup_errors(hub)
         if nameservers is None:
             nameservers = config.resolver_nameservers
         if timeout is None:

@@ -13,6 +13,7 @@ import _socket
 import weakref
 
 from stolon.hub import get_hub
+from stolon.resolver import quiet_lookup_errors
 from stolon.resolver._fqdn import getfqdn as _getfqdn
 
 __all__ = ["Resolver"]
@@ -22,7 +23,6 @@ _gethostbyname_ex = _socket.gethostbyname_ex
 _getaddrinfo = _socket.getaddrinfo
 _gethostbyaddr = _socket.gethostbyaddr
 _getnameinfo = _socket.getnameinfo
-_LOOKUP_ERRORS = (_socket.gaierror, _socket.herror)
 
 
 class Resolver:
@@ -37,9 +37,7 @@ class Resolver:
             hub = get_hub()
         # weakly: the hub keeps its resolver
         self._hub = weakref.ref(hub)
-        if _socket.gaierror not in hub.NOT_ERROR:
-            # a failed lookup is an answer, not a bug: the hub need not print it
-            hub.NOT_ERROR += _LOOKUP_ERRORS
+        quiet_lookup_errors(hub)
 
     def __repr__(self):
         return "<%s.%s at 0x%x pool=%r>" % (type(self).__module__, type(self).__name__,
