@@ -286,9 +286,6 @@ static void stl__cbq_drain(stl_pyloop *pl)
         }
     }
     pl->running_callbacks = was_running;
-    /* the poll's timeout and the timers due next count from after the callbacks */
-    if (pl->loop != NULL)
-        stl_loop_update_now(pl->loop);
 }
 
 /* The internal prepare watcher: signals, the FIFO, then the GIL goes for the poll. */
